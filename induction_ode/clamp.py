@@ -1,0 +1,79 @@
+"""Clamps (Singh et al. 2024): hold parts of the circuit fixed while the rest trains.
+
+Two kinds, combinable in one :class:`Clamp`:
+
+- *values*: named pseudo-parameters are held at fixed values;
+- *patterns*: attention patterns are replaced in the forward pass (``previous_token``,
+  ``match``, ``copy``; see :func:`induction_ode.population_loss`).
+
+A clamp acts from time ``t_on`` (default 0) to the end of the integration. Before ``t_on``
+the system is the unclamped one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .loss import check_patterns
+from .subspace import N_PARAMS, PARAM_NAMES, param_index
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """A clamp: ``values`` as ``((name, value), …)``, ``patterns`` names, from time ``t_on``."""
+
+    values: tuple[tuple[str, float], ...] = ()
+    patterns: tuple[str, ...] = ()
+    t_on: float = 0.0
+
+    def __post_init__(self):
+        for name, value in self.values:
+            param_index(name)
+            if not np.isfinite(value):
+                raise ValueError(f"clamp value for {name} must be finite, got {value}")
+        check_patterns(self.patterns)
+        if not np.isfinite(self.t_on) or self.t_on < 0:
+            raise ValueError(f"clamp time t_on must be >= 0, got {self.t_on}")
+
+    @classmethod
+    def make(cls, values: Mapping[str, float] | None = None, patterns=(), t_on: float = 0.0) -> "Clamp":
+        """Build a clamp from a ``{name: value}`` mapping and pattern names."""
+        vals = tuple((str(k), float(v)) for k, v in (values or {}).items())
+        pats = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+        return cls(vals, pats, float(t_on))
+
+    def value_mask(self) -> np.ndarray:
+        """``(19,)`` bool: which pseudo-parameters are held."""
+        mask = np.zeros(N_PARAMS, bool)
+        for name, _ in self.values:
+            mask[param_index(name)] = True
+        return mask
+
+    def value_vector(self) -> np.ndarray:
+        """``(19,)`` the held values (0 where not held)."""
+        vec = np.zeros(N_PARAMS)
+        for name, value in self.values:
+            vec[param_index(name)] = value
+        return vec
+
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``"match+copy"`` or ``"alpha3=0"``."""
+        parts = list(self.patterns) + [f"{k}={v:g}" for k, v in self.values]
+        text = "+".join(parts) or "none"
+        return text if self.t_on == 0 else f"{text} (t>={self.t_on:g})"
+
+
+def free_mask(free) -> np.ndarray:
+    """``(19,)`` bool mask from a collection of pseudo-parameter names (``None``: all free)."""
+    if free is None:
+        return np.ones(N_PARAMS, bool)
+    names = (free,) if isinstance(free, str) else tuple(free)
+    if not names:
+        raise ValueError(f"free must name at least one pseudo-parameter of {', '.join(PARAM_NAMES)}")
+    mask = np.zeros(N_PARAMS, bool)
+    for name in names:
+        mask[param_index(name)] = True
+    return mask

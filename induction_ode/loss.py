@@ -1,0 +1,298 @@
+"""The closed-form population loss of MODEL.md, its direct oracle, and attention patterns.
+
+``L(θ) = (1/N) Σ_k ℓ_k(θ)`` where ``ℓ_k`` is the loss on the canonical sequence with the
+query on pair ``k``. Two evaluations are provided:
+
+- :func:`population_loss` (fast): the layer-1 rows of context positions are shared by all
+  ``k``, the query's layer-1 row changes by one term, and every layer-2 score is ``O(T)``
+  per ``k``. Everything is ``O(T²)`` except one dense ``(N×T)·(T×T)`` product that forms
+  the layer-2 read of layer-1 outputs (``a2a1e``), ``O(T³)`` flops.
+- :func:`population_loss_direct` (oracle): the explicit network of
+  :mod:`induction_ode.transformer` at width ``d = V`` on the ``N`` canonical sequences.
+
+Padding. The fast form is written for a static size ``n_pad ≥ N``: sequences are
+*left*-padded to ``T_pad = 2 n_pad + 1`` so that the query sits at the last index for every
+``N``. Positions enter only through differences ``t − s``, pad positions are masked out of
+every softmax, and padded pairs are masked out of the mean. ``n_pad = N`` is the plain case,
+so one code path serves single lengths and batched sweeps.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .subspace import N_PARAMS, embed
+from .task import canonical_batch, check_n_pairs
+from .transformer import batch_losses, check_loss
+
+PATTERN_CLAMPS = ("previous_token", "match", "copy")
+"""Attention-pattern clamps (Singh et al. 2024): see :func:`population_loss`."""
+
+
+def check_theta(theta, dtype=None) -> jax.Array:
+    """Return θ as an array of shape ``(19,)``; ``ValueError`` on a wrong shape or NaN/inf."""
+    arr = jnp.asarray(theta, dtype=dtype)
+    if arr.shape != (N_PARAMS,):
+        raise ValueError(f"theta must have shape ({N_PARAMS},), got {arr.shape}")
+    if not isinstance(arr, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(arr))):
+        raise ValueError("theta must be finite; it contains NaN or inf")
+    return arr
+
+
+def check_vocab_size(vocab_size, n_pairs: int) -> int:
+    """``V`` for the CE loss: default ``2N``; ``ValueError`` unless ``V ≥ 2N``."""
+    if vocab_size is None:
+        return 2 * n_pairs
+    if int(vocab_size) < 2 * n_pairs:
+        raise ValueError(f"vocab_size must be >= 2N = {2 * n_pairs}, got {vocab_size}")
+    return int(vocab_size)
+
+
+def masked_softmax(x: jax.Array, mask: jax.Array, axis: int = -1) -> jax.Array:
+    """Softmax over ``axis`` restricted to ``mask``; stable for any finite scores.
+
+    Every slice must have at least one ``True``; masked entries get weight exactly 0.
+    """
+    m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=axis, keepdims=True)
+    e = jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0)
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+
+
+def masked_logsumexp(x: jax.Array, mask: jax.Array, axis: int = -1) -> jax.Array:
+    """``log Σ_{mask} exp(x)`` over ``axis``, stable for any finite scores."""
+    m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=axis, keepdims=True)
+    e = jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0)
+    return jnp.squeeze(m, axis) + jnp.log(jnp.sum(e, axis=axis))
+
+
+def _bilinear(u: jax.Array, v: jax.Array, a, b) -> jax.Array:
+    """``uᵀ (a I₂ + b J) v`` for 2-vectors in the last axis (broadcasting)."""
+    dot = u[..., 0] * v[..., 0] + u[..., 1] * v[..., 1]
+    cross = u[..., 1] * v[..., 0] - u[..., 0] * v[..., 1]
+    return a * dot + b * cross
+
+
+class Forward(NamedTuple):
+    """Everything the closed form computes, in padded coordinates (``T = 2 n_pad + 1``).
+
+    Token space is indexed like the context positions ``0 … T-2`` (pad tokens never occur).
+
+    Attributes:
+        layer1: ``(T, T)`` layer-1 pattern of the context rows (row ``T-1``: the query row
+            without the query-item match term).
+        layer1_query: ``(n_pad, T)`` the query's layer-1 row for each pair ``k``.
+        layer2: ``(n_pad, T)`` the query's layer-2 row for each pair ``k``.
+        yhat: ``(n_pad, T-1)`` readout in token coordinates.
+        target: ``(n_pad,)`` int, token index of the correct label ``y_k``.
+        pair_valid: ``(n_pad,)`` bool, pairs that exist for this ``N``.
+        token_valid: ``(T-1,)`` bool, token indices that exist for this ``N``.
+    """
+
+    layer1: jax.Array
+    layer1_query: jax.Array
+    layer2: jax.Array
+    yhat: jax.Array
+    target: jax.Array
+    pair_valid: jax.Array
+    token_valid: jax.Array
+
+
+def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=None) -> Forward:
+    """Forward pass of the subspace network on all ``N`` canonical sequences at once.
+
+    Args:
+        theta: ``(19,)`` pseudo-parameters (dtype sets the precision).
+        n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``.
+        n_pad: static padded size.
+        pattern_clamp: ``None`` or a ``(3,)`` array of strengths ``c ∈ [0, 1]`` for
+            ``PATTERN_CLAMPS``; a clamped pattern is ``(1 − c)·learned + c·clamped``.
+
+    Returns:
+        A :class:`Forward`.
+    """
+    dtype = theta.dtype
+    a1, a2, a3 = theta[0], theta[1], theta[2]
+    b = theta[3:15]
+    g = theta[15:19]
+    size = 2 * n_pad + 1
+    q = size - 1
+    idx = jnp.arange(size)
+    n = jnp.asarray(n_pairs)
+    off = 2 * (n_pad - n)
+    omega = jnp.pi / (2 * n + 1).astype(dtype)
+    valid = idx >= off
+    t_rel = (idx - off).astype(dtype)
+    pos = jnp.stack([jnp.cos(omega * t_rel), jnp.sin(omega * t_rel)], axis=-1)  # (T, 2)
+
+    # Layer 1, context rows (the same for every k). Pad rows attend to themselves only.
+    diff = omega * (idx[:, None] - idx[None, :]).astype(dtype)
+    eye = jnp.eye(size, dtype=bool)
+    s1 = a1 * eye + a2 * jnp.cos(diff) + a3 * jnp.sin(diff)
+    mask1 = ((idx[None, :] <= idx[:, None]) & valid[None, :] & valid[:, None]) | eye
+    w1 = masked_softmax(s1, mask1)
+    if pattern_clamp is not None:
+        is_label = valid & (idx < q) & ((idx - off) % 2 == 1)
+        prev = jnp.eye(size, k=-1, dtype=dtype)
+        c = pattern_clamp[0]
+        w1 = jnp.where(is_label[:, None], (1 - c) * w1 + c * prev, w1)
+
+    # The query's layer-1 row: the k-independent row plus α1 on its own item 2k.
+    pairs = jnp.arange(n_pad)
+    item = 2 * pairs
+    pair_valid = pairs >= n_pad - n
+    is_item = idx[None, :] == item[:, None]  # (n_pad, T)
+    rq = s1[q][None, :] + a1 * is_item
+    lse_q = masked_logsumexp(rq, valid[None, :])
+    wq = jnp.where(valid[None, :], jnp.exp(jnp.where(valid[None, :], rq - lse_q[:, None], 0.0)), 0.0)
+    w0 = w1[q]
+    lam = jnp.exp(masked_logsumexp(s1[q], valid) - lse_q)  # wq[k] = lam_k w0 off the item
+
+    # Token space (dim T-1): a1e of context rows is w1[:q, :q]; the query's folds its own
+    # weight onto item 2k, and equals lam_k·w0 + nu_k·δ_{2k}.
+    m1 = w1[:q, :q]
+    item_q = is_item[:, :q].astype(dtype)
+    m1q = wq[:, :q] + wq[:, q:] * item_q
+    m1q_item = jnp.take_along_axis(m1q, item[:, None], axis=1)[:, 0]
+    nu = m1q_item - lam * w0[item]
+    col_item = m1[:, item].T  # (n_pad, q): e_q · a1e_s = W1[s, 2k]
+    v0 = m1 @ w0[:q]  # (q,): (w0 restricted to tokens) · a1e_s
+
+    # Layer-2 scores of the query against every key s; the last key is the query itself.
+    a1p = w1 @ pos  # (T, 2), row q replaced per k below
+    a1pq = wq @ pos  # (n_pad, 2)
+    key_a1p = jnp.concatenate([jnp.broadcast_to(a1p[:q], (n_pad, q, 2)), a1pq[:, None]], axis=1)
+
+    def with_query(ctx, last):
+        return jnp.concatenate([ctx, last[:, None]], axis=1)
+
+    ones = jnp.ones((n_pad,), dtype)
+    e_e = with_query(item_q, ones)
+    e_a = with_query(col_item, m1q_item)
+    a_e = with_query(m1q, m1q_item)
+    a_a = with_query(lam[:, None] * v0[None, :] + nu[:, None] * col_item, jnp.sum(m1q**2, axis=1))
+    s2 = (
+        b[0] * e_e
+        + b[1] * e_a
+        + b[2] * a_e
+        + b[3] * a_a
+        + _bilinear(pos[q], pos, b[4], b[5])[None, :]
+        + _bilinear(pos[q], key_a1p, b[6], b[7])
+        + _bilinear(a1pq[:, None], pos[None], b[8], b[9])
+        + _bilinear(a1pq[:, None], key_a1p, b[10], b[11])
+    )
+    w2 = masked_softmax(s2, jnp.broadcast_to(valid, s2.shape))
+    label = item + 1
+    if pattern_clamp is not None:
+        onehot_label = (idx[None, :] == label[:, None]).astype(dtype)
+        w2 = (1 - pattern_clamp[1]) * w2 + pattern_clamp[1] * onehot_label
+
+    # Readout in token coordinates.
+    a2e = w2[:, :q] + w2[:, q:] * item_q
+    a2a1e = w2[:, :q] @ m1 + w2[:, q:] * m1q  # the one O(T^3) product
+    if pattern_clamp is not None:
+        g = (1 - pattern_clamp[2]) * g + pattern_clamp[2] * jnp.array([0.0, 0.0, 1.0, 0.0], dtype)
+    yhat = g[0] * item_q + g[1] * m1q + g[2] * a2e + g[3] * a2a1e
+    wq_full = wq
+    return Forward(w1, wq_full, w2, yhat, label, pair_valid, valid[:q])
+
+
+def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) -> jax.Array:
+    """Per-pair loss ``ℓ_k``, shape ``(n_pad,)`` (padded pairs hold garbage-free zeros).
+
+    ``vocab_size`` (CE only) may be traced; ``None`` means ``V = 2N``.
+    """
+    yhat = fwd.yhat
+    target = jnp.take_along_axis(yhat, fwd.target[:, None], axis=1)[:, 0]
+    if loss == "mse":
+        per = 0.5 * (jnp.sum(yhat**2, axis=1) - 2 * target + 1.0)
+    else:
+        n = jnp.asarray(n_pairs)
+        extra = (2 * n if vocab_size is None else vocab_size) - 2 * n  # logits that are 0
+        m = jnp.maximum(jnp.max(jnp.where(fwd.token_valid, yhat, -jnp.inf), axis=1), 0.0)
+        e = jnp.sum(jnp.where(fwd.token_valid, jnp.exp(yhat - m[:, None]), 0.0), axis=1)
+        per = m + jnp.log(e + extra * jnp.exp(-m)) - target
+    return jnp.where(fwd.pair_valid, per, 0.0)
+
+
+def padded_loss(theta, n_pairs, n_pad: int, *, loss="mse", vocab_size=None, pattern_clamp=None):
+    """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``."""
+    fwd = closed_form_forward(theta, n_pairs, n_pad, pattern_clamp)
+    per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
+    return jnp.sum(per) / jnp.asarray(n_pairs, theta.dtype)
+
+
+def check_patterns(patterns) -> tuple[str, ...]:
+    """Validate attention-pattern clamp names; ``ValueError`` for an unknown one."""
+    patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+    for p in patterns:
+        if p not in PATTERN_CLAMPS:
+            raise ValueError(f"unknown clamp {p!r}; allowed: {', '.join(PATTERN_CLAMPS)}")
+    return patterns
+
+
+def pattern_strength(patterns, dtype=jnp.float64):
+    """``(3,)`` strengths (1 for each named clamp), or ``None`` when no clamp is named."""
+    patterns = check_patterns(patterns)
+    if not patterns:
+        return None
+    return jnp.array([float(p in patterns) for p in PATTERN_CLAMPS], dtype)
+
+
+def population_loss(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None, patterns=()):
+    """Exact population loss ``L(θ)`` of MODEL.md (closed form, no sampling).
+
+    Args:
+        theta: ``(19,)`` pseudo-parameters in ``PARAM_NAMES`` order.
+        n_pairs: ``N ≥ 1``; the sequence length is ``T = 2N + 1``.
+        loss: ``"mse"`` (``½‖ŷ − y_k‖²``) or ``"ce"`` (cross-entropy over ``V`` tokens).
+        vocab_size: ``V ≥ 2N`` for ``"ce"`` (default ``2N``).
+        patterns: attention-pattern clamps, any of ``PATTERN_CLAMPS``:
+            ``previous_token`` (each label's layer-1 row is its own item), ``match`` (the
+            query's layer-2 row is the correct label), ``copy`` (the readout is exactly the
+            layer-2-retrieved token, ``γ = (0, 0, 1, 0)``).
+
+    Returns:
+        Scalar loss (``½`` at ``θ = 0`` for MSE, ``log V`` for CE), jit-able and differentiable.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    check_loss(loss)
+    theta = check_theta(theta)
+    vocab_size = check_vocab_size(vocab_size, n_pairs) if loss == "ce" else None
+    return padded_loss(
+        theta, n_pairs, n_pairs, loss=loss, vocab_size=vocab_size,
+        pattern_clamp=pattern_strength(patterns, theta.dtype),
+    )
+
+
+def population_loss_direct(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None):
+    """The test oracle: the explicit network at width ``d = V`` on the ``N`` canonical sequences.
+
+    Costs ``O(T⁴)`` (an explicit ``T×T`` layer 1 with one-hot tokens for each ``k``).
+    Returns the same scalar as :func:`population_loss`.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    check_loss(loss)
+    theta = check_theta(theta)
+    vocab_size = check_vocab_size(vocab_size, n_pairs)
+    batch = canonical_batch(n_pairs, vocab_size=vocab_size, dtype=theta.dtype)
+    return jnp.mean(batch_losses(embed(theta, vocab_size), batch, loss=loss))
+
+
+def attention_patterns(theta, n_pairs: int, k: int, *, patterns=()):
+    """Attention of the canonical sequence whose query is on pair ``k``.
+
+    Returns:
+        ``(layer1, layer2)``: ``layer1`` of shape ``(T, T)`` (row ``t`` is position ``t``'s
+        distribution over ``s ≤ t``; the last row is the query's), and ``layer2`` of shape
+        ``(T,)``, the query's layer-2 distribution. The correct label is position ``2k+1``.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    theta = check_theta(theta)
+    if not 0 <= int(k) < n_pairs:
+        raise ValueError(f"k must be in 0 … {n_pairs - 1}, got {k}")
+    fwd = closed_form_forward(theta, n_pairs, n_pairs, pattern_strength(patterns, theta.dtype))
+    layer1 = fwd.layer1.at[-1].set(fwd.layer1_query[k])
+    return layer1, fwd.layer2[k]

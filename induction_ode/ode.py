@@ -1,0 +1,396 @@
+"""Gradient flow on the 19 pseudo-parameters: vector field, trajectories and emergence.
+
+Time is gradient-flow time: under the ``("weights", d)`` metric, time ``t`` equals
+``n·η`` after ``n`` steps of full-weight gradient descent with learning rate ``η``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from .clamp import Clamp, free_mask
+from .loss import check_theta, check_vocab_size, padded_loss, pattern_strength, closed_form_forward
+from .subspace import KEY_PARAMS, N_PARAMS, param_index, param_norms
+from .task import check_n_pairs
+from .transformer import check_loss
+
+PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
+KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
+
+
+def parse_metric(metric) -> int | None:
+    """``"identity"`` → ``None``; ``("weights", d)`` or ``"weights:d"`` → ``d``."""
+    if metric == "identity":
+        return None
+    if isinstance(metric, str) and metric.startswith("weights:"):
+        metric = ("weights", metric.split(":", 1)[1])
+    if isinstance(metric, (tuple, list)) and len(metric) == 2 and metric[0] == "weights":
+        try:
+            d = int(metric[1])
+        except (TypeError, ValueError):
+            d = 0
+        if d >= 1:
+            return d
+    raise ValueError(f"unknown metric {metric!r}; allowed: 'identity' or ('weights', d) with integer d >= 1")
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Static description of the ODE (hashable, so it can be a jit static argument).
+
+    Attributes:
+        loss: ``"mse"`` or ``"ce"``.
+        vocab_size: ``V`` for CE; ``None`` means ``2N`` for each length.
+        width: ``d`` of the ``("weights", d)`` metric, ``None`` for the identity metric.
+        free: ``(19,)`` bools; frozen pseudo-parameters keep their initial value.
+        clamp: a :class:`~induction_ode.clamp.Clamp` or ``None``.
+    """
+
+    loss: str = "mse"
+    vocab_size: int | None = None
+    width: int | None = None
+    free: tuple[bool, ...] = (True,) * N_PARAMS
+    clamp: Clamp | None = None
+
+    @classmethod
+    def make(cls, n_max: int, *, loss="mse", vocab_size=None, metric="identity", free=None, clamp=None):
+        """Validate user arguments against the largest ``N`` that will be run."""
+        check_loss(loss)
+        vocab = check_vocab_size(vocab_size, n_max) if (loss == "ce" and vocab_size is not None) else None
+        width = parse_metric(metric)
+        if width is not None and width < 2 * n_max:
+            raise ValueError(f"the weights metric needs d >= 2N = {2 * n_max}, got d={width}")
+        if clamp is not None and not isinstance(clamp, Clamp):
+            raise ValueError(f"clamp must be a Clamp or None, got {type(clamp).__name__}")
+        return cls(loss, vocab, width, tuple(bool(x) for x in free_mask(free)), clamp)
+
+    def metric_scale(self, dtype) -> jax.Array:
+        """``1/n_i`` for the weights metric, ones for the identity metric; shape ``(19,)``."""
+        if self.width is None:
+            return jnp.ones(N_PARAMS, dtype)
+        return jnp.asarray(1.0 / param_norms(self.width), dtype)
+
+    def effective(self, t, theta):
+        """Clamped θ and pattern strengths at time ``t``: ``(theta_eff, strengths | None)``."""
+        c = self.clamp
+        if c is None:
+            return theta, None
+        on = jnp.asarray(t >= c.t_on, theta.dtype)
+        held = jnp.asarray(c.value_mask(), theta.dtype) * on
+        theta = (1 - held) * theta + held * jnp.asarray(c.value_vector(), theta.dtype)
+        strength = pattern_strength(c.patterns, theta.dtype)
+        return theta, None if strength is None else strength * on
+
+    def loss_at(self, t, theta, n_pairs, n_pad):
+        """The (clamped) population loss the dynamics descend at time ``t``."""
+        theta_eff, strength = self.effective(t, theta)
+        return padded_loss(
+            theta_eff, n_pairs, n_pad, loss=self.loss, vocab_size=self.vocab_size, pattern_clamp=strength
+        )
+
+    def rhs(self, t, theta, n_pairs, n_pad):
+        """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``."""
+        grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad)
+        moving = jnp.asarray(self.free, theta.dtype)
+        if self.clamp is not None:
+            on = jnp.asarray(t >= self.clamp.t_on, theta.dtype)
+            moving = moving * (1 - on * jnp.asarray(self.clamp.value_mask(), theta.dtype))
+        return -grad * self.metric_scale(theta.dtype) * moving
+
+    def jump_ts(self):
+        return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
+
+
+def vector_field(theta, n_pairs: int, *, metric="identity", loss: str = "mse", vocab_size=None, free=None, clamp=None, t=0.0):
+    """The gradient-flow vector field ``dθ/dt = −M ∇θ L`` of MODEL.md; shape ``(19,)``.
+
+    ``metric="identity"`` gives ``−∇θ L``; ``("weights", d)`` gives ``−(1/n_i) ∂L/∂θ_i``,
+    the exact image of full-weight gradient flow at width ``d``. ``free`` names the
+    pseudo-parameters that move (default: all); ``clamp`` and ``t`` apply a clamp.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    return dyn.rhs(t, check_theta(theta), n_pairs, n_pairs)
+
+
+def _controller(dyn: Dynamics, rtol, atol):
+    return diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.0, icoeff=1.0, jump_ts=dyn.jump_ts())
+
+
+def _solve(dyn, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
+    term = diffrax.ODETerm(lambda t, y, args: dyn.rhs(t, y, args, n_pad))
+    return diffrax.diffeqsolve(
+        term, diffrax.Tsit5(), t0, t1, None, theta0, args=n_pairs, saveat=saveat,
+        stepsize_controller=_controller(dyn, rtol, atol), event=event, max_steps=max_steps, throw=False,
+    )
+
+
+class Trajectory(NamedTuple):
+    """A solution of the ODE on a time grid.
+
+    Attributes:
+        ts: ``(S,)`` gradient-flow times.
+        thetas: ``(S, 19)`` pseudo-parameters (clamped values where a clamp holds them).
+        losses: ``(S,)`` population loss of the dynamics at each time.
+        n_pairs: ``N``.
+    """
+
+    ts: np.ndarray
+    thetas: np.ndarray
+    losses: np.ndarray
+    n_pairs: int
+
+
+@functools.partial(jax.jit, static_argnames=("dyn", "n_pad", "max_steps"))
+def _trajectory_segment(theta0, n_pairs, ts, rtol, atol, *, dyn, n_pad, max_steps):
+    sol = _solve(dyn, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, diffrax.SaveAt(ts=ts))
+    eff = jax.vmap(lambda t, y: dyn.effective(t, y)[0])(ts, sol.ys)
+    losses = jax.vmap(lambda t, y: dyn.loss_at(t, y, n_pairs, n_pad))(ts, sol.ys)
+    return sol.ys, eff, losses, sol.result == diffrax.RESULTS.successful
+
+
+def _check_positive(name, value):
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def _initial(theta0, dtype):
+    return jnp.zeros(N_PARAMS, dtype) if theta0 is None else check_theta(theta0, dtype)
+
+
+def simulate(
+    n_pairs: int,
+    t_max: float,
+    *,
+    theta0=None,
+    metric="identity",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    ts=None,
+    loss: str = "mse",
+    vocab_size: int | None = None,
+    free=None,
+    clamp: Clamp | None = None,
+    precision: str = "float64",
+    max_steps: int = 16384,
+    chunks: int = 1,
+    on_chunk: Callable[[float, float], None] | None = None,
+) -> Trajectory:
+    """Integrate the gradient flow from ``theta0`` (default 0) to ``t_max``.
+
+    Adaptive Tsit5 with a PID step-size controller (diffrax).
+
+    Args:
+        ts: increasing save times in ``[0, t_max]``, starting at 0 (default: 401 points).
+        free: names of the pseudo-parameters that move (default all); the rest stay at
+            ``theta0``.
+        clamp: a :class:`~induction_ode.clamp.Clamp`.
+        precision: ``"float64"`` (default) or ``"float32"``.
+        chunks, on_chunk: integrate in ``chunks`` consecutive pieces and call
+            ``on_chunk(t_done, t_max)`` after each (for progress bars).
+
+    Returns:
+        A :class:`Trajectory`.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    t_max = _check_positive("t_max", t_max)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
+    if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
+        raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
+    y = _initial(theta0, dtype)
+    pieces = np.array_split(np.arange(ts.size), max(1, min(chunks, ts.size - 1)))
+    thetas, losses = [], []
+    for i, piece in enumerate(pieces):
+        seg = ts[np.concatenate([[piece[0] - 1], piece])] if i else ts[piece]
+        ys, eff, seg_losses, ok = _trajectory_segment(
+            y, n_pairs, jnp.asarray(seg, dtype), rtol, atol, dyn=dyn, n_pad=n_pairs, max_steps=max_steps
+        )
+        if not bool(ok):
+            raise RuntimeError(f"the ODE solver failed before t={seg[-1]:g}; raise max_steps or loosen rtol")
+        start = 1 if i else 0
+        thetas.append(np.asarray(eff)[start:])
+        losses.append(np.asarray(seg_losses)[start:])
+        y = ys[-1]
+        if on_chunk is not None:
+            on_chunk(float(seg[-1]), t_max)
+    return Trajectory(ts, np.concatenate(thetas), np.concatenate(losses), n_pairs)
+
+
+class Emergence(NamedTuple):
+    """Emergence of the induction head for one context length.
+
+    Attributes:
+        n_pairs: ``N``; ``T = 2N + 1``.
+        t_star: first gradient-flow time with ``L(t) ≤ ½ L(0)`` (``nan`` if not reached).
+        emerged: whether ``t_star`` was reached before ``t_max``.
+        half_times: ``{"alpha3", "beta2", "gamma3"}`` → first time each reaches half of its
+            value at ``2 t_star``.
+        order: the three names sorted by half-time.
+        label_attention: the query's mean layer-2 weight on the correct label at ``2 t_star``.
+        loss0: the loss at ``t = 0``.
+        theta_star: ``(19,)`` θ at ``t_star``; ``theta_end``: θ at ``2 t_star``.
+        t_max: the time limit used.
+    """
+
+    n_pairs: int
+    t_star: float
+    emerged: bool
+    half_times: dict
+    order: tuple
+    label_attention: float
+    loss0: float
+    theta_star: np.ndarray
+    theta_end: np.ndarray
+    t_max: float
+
+
+def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
+    """First time in ``[0, t_end]`` at which each component of ``path(t)`` reaches ``target``.
+
+    ``path`` maps a time to ``(m,)`` values; ``start`` is ``path(0)``. The crossing is
+    bracketed on a uniform grid and refined by bisection (``n_bisect`` halvings).
+    """
+    direction = jnp.sign(target - start)
+    grid = jnp.linspace(0.0, 1.0, n_grid, dtype=t_end.dtype) * t_end
+    vals = jax.vmap(path)(grid)
+    reached = (vals - target) * direction >= 0
+    first = jnp.argmax(reached, axis=0)
+    hi = grid[first]
+    lo = grid[jnp.maximum(first - 1, 0)]
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        vals_mid = jnp.diagonal(jax.vmap(path)(mid))
+        ok = (vals_mid - target) * direction >= 0
+        return jnp.where(ok, lo, mid), jnp.where(ok, mid, hi)
+
+    _, hi = jax.lax.fori_loop(0, n_bisect, halve, (lo, hi))
+    hi = jnp.where(first == 0, grid[0], hi)
+    return jnp.where(jnp.any(reached, axis=0), hi, jnp.nan)
+
+
+def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: int, max_steps: int):
+    """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
+
+    Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
+    order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``.
+    """
+    dtype = theta0.dtype
+    ref = padded_loss(theta0, n_pairs, n_pad, loss=dyn.loss, vocab_size=dyn.vocab_size)
+    threshold = 0.5 * ref
+    loss0 = dyn.loss_at(0.0, theta0, n_pairs, n_pad)
+
+    def cond(t, y, args, **_):
+        return dyn.loss_at(t, y, args, n_pad) - threshold
+
+    event = diffrax.Event(cond, root_finder=optx.Bisection(rtol=1e-12, atol=1e-12))
+    save = diffrax.SaveAt(t1=True, dense=True)
+    sol1 = _solve(dyn, n_pad, theta0, n_pairs, 0.0, t_max, rtol, atol, max_steps, save, event)
+    hit = jnp.logical_and(sol1.event_mask, sol1.result == diffrax.RESULTS.event_occurred)
+    instant = loss0 <= threshold
+    emerged = jnp.logical_or(hit, instant)
+    t_star = jnp.where(instant, 0.0, jnp.where(hit, sol1.ts[-1], jnp.nan)).astype(dtype)
+    theta_star = jnp.where(instant, theta0, sol1.ys[-1])
+    # Continue to 2 t_star (a dummy unit interval when there is nothing to continue).
+    t1 = jnp.where(emerged & (t_star > 0), t_star, 1.0)
+    sol2 = _solve(dyn, n_pad, theta_star, n_pairs, t1, 2 * t1, rtol, atol, max_steps, save)
+    theta_end = jnp.where(t_star > 0, sol2.ys[-1], theta_star)
+
+    def path(t):
+        early = sol1.evaluate(jnp.clip(t, 0.0, t1))
+        late = sol2.evaluate(jnp.clip(t, t1, 2 * t1))
+        y = jnp.where(t <= t1, early, late)
+        return dyn.effective(t, y)[0][jnp.array(KEY_INDEX)]
+
+    theta_end_eff = dyn.effective(2 * t1, theta_end)[0]
+    key_idx = jnp.array(KEY_INDEX)
+    halves = _first_crossing(path, 2 * t1, dyn.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx])
+    halves = jnp.where(emerged & (t_star > 0), halves, jnp.where(emerged, 0.0, jnp.nan))
+    theta_eff, strength = dyn.effective(2 * t1, theta_end)
+    fwd = closed_form_forward(theta_eff, n_pairs, n_pad, strength)
+    on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
+    label_attention = jnp.sum(jnp.where(fwd.pair_valid, on_label, 0.0)) / jnp.asarray(n_pairs, dtype)
+    return dict(
+        t_star=t_star,
+        emerged=emerged,
+        half_times=halves,
+        label_attention=jnp.where(emerged, label_attention, jnp.nan),
+        loss0=loss0,
+        theta_star=dyn.effective(t_star, theta_star)[0],
+        theta_end=theta_end_eff,
+    )
+
+
+_emergence_jit = jax.jit(emergence_core, static_argnames=("dyn", "n_pad", "max_steps"))
+
+
+def default_t_max(n_pairs: int) -> float:
+    """Default time limit ``20 T²``: generous, since the measured ``t_star`` stays below ``2 T²``."""
+    return 20.0 * (2 * n_pairs + 1) ** 2
+
+
+def to_emergence(n_pairs: int, t_max: float, arrays: dict) -> Emergence:
+    """Convert :func:`emergence_core`'s arrays (one length) to an :class:`Emergence`."""
+    halves = {name: float(v) for name, v in zip(KEY_PARAMS, np.asarray(arrays["half_times"]))}
+    order = tuple(sorted(KEY_PARAMS, key=lambda n: (np.nan_to_num(halves[n], nan=np.inf), n)))
+    return Emergence(
+        n_pairs=int(n_pairs),
+        t_star=float(arrays["t_star"]),
+        emerged=bool(arrays["emerged"]),
+        half_times=halves,
+        order=order,
+        label_attention=float(arrays["label_attention"]),
+        loss0=float(arrays["loss0"]),
+        theta_star=np.asarray(arrays["theta_star"], np.float64),
+        theta_end=np.asarray(arrays["theta_end"], np.float64),
+        t_max=float(t_max),
+    )
+
+
+def emergence_time(
+    n_pairs: int,
+    t_max: float | None = None,
+    *,
+    theta0=None,
+    metric="identity",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    loss: str = "mse",
+    vocab_size: int | None = None,
+    free=None,
+    clamp: Clamp | None = None,
+    precision: str = "float64",
+    max_steps: int = 16384,
+) -> Emergence:
+    """Emergence time ``t_star`` (first time with ``L ≤ ½ L(0)``), found by event root finding.
+
+    ``L(0)`` is the unclamped loss at ``theta0``, so clamped runs are measured against the
+    same bar as unclamped ones. The ODE is then continued to ``2 t_star`` to find the
+    half-times of α3, β2 and γ3 (see :class:`Emergence`). ``t_max`` defaults to
+    :func:`default_t_max`. Other arguments as in :func:`simulate`.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    arrays = _emergence_jit(
+        _initial(theta0, dtype), jnp.asarray(n_pairs), jnp.asarray(t_max, dtype), rtol, atol,
+        dyn=dyn, n_pad=n_pairs, max_steps=max_steps,
+    )
+    return to_emergence(n_pairs, t_max, arrays)

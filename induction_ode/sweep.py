@@ -1,0 +1,213 @@
+"""Emergence across many context lengths in one compiled, vmapped and sharded program.
+
+Batching. Lengths with different ``T`` share compiled code by left-padding every sequence
+to a common size (see :mod:`induction_ode.loss`): the query stays at the last index and pad
+positions are masked out, so a padded length gives the same result as an unpadded one.
+
+- ``"padded"`` (default): every length is padded to the largest ``N``. One compilation for
+  the whole sweep, whatever the number of lengths. Small lengths pay the largest length's
+  per-step cost, which is cheap next to a compilation on CPU.
+- ``"bucketed"``: lengths are grouped by ``n_pad`` = the next power of two ≥ ``N``; one
+  compilation per bucket, less wasted arithmetic per step. Worth it when the largest ``T``
+  is expensive (thousands of tokens on an accelerator).
+
+Devices. Each call is a ``shard_map`` over a 1-D mesh ``("lengths",)`` of all local devices
+(or those passed in): each device integrates its own slice of lengths. One device is the
+same code with a mesh of size 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+
+from .ode import PRECISIONS, Dynamics, Emergence, _check_positive, _initial, default_t_max, emergence_core, to_emergence
+from .subspace import KEY_PARAMS, N_PARAMS
+from .task import check_n_pairs
+
+BATCHINGS = ("padded", "bucketed")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Emergence over context lengths.
+
+    Attributes:
+        results: one :class:`~induction_ode.ode.Emergence` per length, in input order.
+        batching: ``"padded"`` or ``"bucketed"``.
+        n_compilations: programs compiled by this sweep (0 when all were cached).
+        wall_time: seconds for the whole sweep, compilation included.
+        compile_time: seconds spent in tracing and compilation.
+        devices: the devices of the mesh, as strings.
+    """
+
+    results: tuple[Emergence, ...]
+    batching: str
+    n_compilations: int
+    wall_time: float
+    compile_time: float
+    devices: tuple[str, ...]
+
+    @property
+    def n_pairs(self) -> np.ndarray:
+        return np.array([r.n_pairs for r in self.results])
+
+    @property
+    def seq_len(self) -> np.ndarray:
+        """``T = 2N + 1`` in tokens."""
+        return 2 * self.n_pairs + 1
+
+    @property
+    def t_star(self) -> np.ndarray:
+        return np.array([r.t_star for r in self.results])
+
+    @property
+    def half_times(self) -> np.ndarray:
+        """``(L, 3)`` half-times in ``KEY_PARAMS`` order."""
+        return np.array([[r.half_times[k] for k in KEY_PARAMS] for r in self.results])
+
+
+def bucket_size(n_pairs: int) -> int:
+    """The bucket of a length under ``"bucketed"`` batching: next power of two ≥ ``N``."""
+    return 1 << (int(n_pairs) - 1).bit_length()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str):
+    """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
+
+    The executable maps ``(theta0 (size, 19), n (size,), t_max (size,), rtol, atol)`` to the
+    dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading ``size`` axis.
+    A cache miss here is one compilation.
+    """
+
+    def one(theta0, n, t_max, rtol, atol):
+        return emergence_core(theta0, n, t_max, rtol, atol, dyn=dyn, n_pad=n_pad, max_steps=max_steps)
+
+    spec = PartitionSpec("lengths")
+    program = jax.jit(
+        jax.shard_map(
+            jax.vmap(one, in_axes=(0, 0, 0, None, None)), mesh=mesh,
+            in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()), out_specs=spec, check_vma=False,
+        )
+    )
+    dtype = PRECISIONS[dtype_name]
+    shapes = (
+        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
+        jax.ShapeDtypeStruct((size,), jnp.int32),
+        jax.ShapeDtypeStruct((size,), dtype),
+        jax.ShapeDtypeStruct((), dtype),
+        jax.ShapeDtypeStruct((), dtype),
+    )
+    return program.lower(*shapes).compile()
+
+
+def check_lengths(n_pairs_list) -> list[int]:
+    lengths = [check_n_pairs(n) for n in n_pairs_list]
+    if not lengths:
+        raise ValueError("n_pairs_list must name at least one context length")
+    return lengths
+
+
+def sweep(
+    n_pairs_list: Sequence[int],
+    t_max: float | Sequence[float] | None = None,
+    *,
+    theta0=None,
+    metric="identity",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    loss: str = "mse",
+    vocab_size: int | None = None,
+    free=None,
+    clamp=None,
+    precision: str = "float64",
+    max_steps: int = 16384,
+    batching: str = "padded",
+    group_size: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    on_result: Callable[[Emergence], None] | None = None,
+) -> SweepResult:
+    """Emergence (:func:`~induction_ode.emergence_time`) for many context lengths at once.
+
+    Args:
+        n_pairs_list: the ``N`` of each length.
+        t_max: one time limit for all, one per length, or ``None`` for
+            :func:`~induction_ode.ode.default_t_max` of each.
+        batching: ``"padded"`` or ``"bucketed"`` (see the module doc).
+        group_size: lengths per compiled call (rounded up to a multiple of the device
+            count; default: all the lengths of a bucket in one call). Smaller groups report
+            results sooner through ``on_result``; the compiled program is the same.
+        devices: the mesh's devices (default: all local devices of the default backend).
+        on_result: called with each length's :class:`Emergence` as soon as its group ends.
+        Other arguments as in :func:`~induction_ode.emergence_time`.
+
+    Returns:
+        A :class:`SweepResult`, in the order of ``n_pairs_list``.
+    """
+    lengths = check_lengths(n_pairs_list)
+    if batching not in BATCHINGS:
+        raise ValueError(f"unknown batching {batching!r}; allowed: {', '.join(BATCHINGS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    if t_max is None:
+        t_maxes = [default_t_max(n) for n in lengths]
+    elif np.ndim(t_max) == 0:
+        t_maxes = [_check_positive("t_max", t_max)] * len(lengths)
+    else:
+        t_maxes = [_check_positive("t_max", t) for t in t_max]
+        if len(t_maxes) != len(lengths):
+            raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
+    dyn = Dynamics.make(max(lengths), loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    theta = _initial(theta0, dtype)
+    devices = list(devices) if devices is not None else jax.local_devices()
+    mesh = Mesh(np.array(devices), ("lengths",))
+    n_dev = len(devices)
+
+    if batching == "padded":
+        buckets = {max(lengths): list(range(len(lengths)))}
+    else:
+        buckets = {}
+        for i, n in enumerate(lengths):
+            buckets.setdefault(bucket_size(n), []).append(i)
+
+    start = time.perf_counter()
+    compile_time, n_compiled = 0.0, 0
+    results: dict[int, Emergence] = {}
+    for n_pad, members in sorted(buckets.items()):
+        size = -(-(len(members) if group_size is None else group_size) // n_dev) * n_dev
+        misses = _compiled.cache_info().misses
+        t0 = time.perf_counter()
+        compiled = _compiled(dyn, n_pad, max_steps, mesh, size, precision)
+        if _compiled.cache_info().misses > misses:
+            n_compiled += 1
+            compile_time += time.perf_counter() - t0
+        for g in range(0, len(members), size):
+            group = members[g : g + size]
+            padded = group + [group[-1]] * (size - len(group))  # repeat to fill the group
+            out = jax.device_get(
+                compiled(
+                    jnp.broadcast_to(theta, (size, N_PARAMS)),
+                    jnp.asarray([lengths[i] for i in padded], jnp.int32),
+                    jnp.asarray([t_maxes[i] for i in padded], dtype),
+                    jnp.asarray(rtol, dtype),
+                    jnp.asarray(atol, dtype),
+                )
+            )
+            for j, i in enumerate(group):
+                results[i] = to_emergence(lengths[i], t_maxes[i], jax.tree.map(lambda a: a[j], out))
+                if on_result is not None:
+                    on_result(results[i])
+    wall = time.perf_counter() - start
+    return SweepResult(
+        tuple(results[i] for i in range(len(lengths))), batching, n_compiled, wall, compile_time,
+        tuple(str(d) for d in devices),
+    )

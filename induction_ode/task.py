@@ -1,0 +1,155 @@
+"""The in-context retrieval task of MODEL.md: sequence layout, positions and a sampler.
+
+A sequence holds ``N`` item-label pairs and a query, ``T = 2N + 1`` positions numbered
+``t = 0 … T-1``. Position ``2i`` holds item ``x_i``, position ``2i+1`` label ``y_i`` and
+position ``T-1`` the query ``x_k``; the target is ``y_k``. Positions are encoded as
+``p_t = (cos(φ + ωt), sin(φ + ωt))`` with ``ω = π/T`` and a global phase ``φ``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+TOKEN_KINDS = ("haar", "signed_perm", "gaussian")
+PHASE_KINDS = ("uniform", "fixed")
+
+
+def check_n_pairs(n_pairs) -> int:
+    """Return ``n_pairs`` as a Python int, or raise ``ValueError`` if it is not an int ≥ 1."""
+    if isinstance(n_pairs, bool):
+        raise ValueError(f"n_pairs must be an integer >= 1, got {n_pairs!r}")
+    try:
+        value = operator.index(n_pairs)
+    except TypeError:
+        raise ValueError(f"n_pairs must be an integer >= 1, got {n_pairs!r}") from None
+    if value < 1:
+        raise ValueError(f"n_pairs must be an integer >= 1, got {value}")
+    return value
+
+
+def n_positions(n_pairs: int) -> int:
+    """Sequence length ``T = 2N + 1`` (items, labels and the query)."""
+    return 2 * n_pairs + 1
+
+
+def positions(n_pairs: int, phase, dtype=jnp.float64) -> jax.Array:
+    """Positional codes ``p_t`` for ``t = 0 … T-1``; shape ``(T, 2)``. ``phase`` in radians."""
+    t = jnp.arange(n_positions(n_pairs), dtype=dtype)
+    angle = phase + jnp.pi / n_positions(n_pairs) * t
+    return jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+
+
+class Batch(NamedTuple):
+    """A batch of sequences.
+
+    Attributes:
+        tokens: ``(B, T, d)`` token vectors, the query token last.
+        positions: ``(B, T, 2)`` positional codes.
+        targets: ``(B, d)`` the label token ``y_k``.
+        k: ``(B,)`` int, the queried pair.
+        vocab: ``(B, V, d)`` the vocabulary; the context uses its first ``2N`` rows
+            (item ``i`` is row ``2i``, label ``i`` row ``2i+1``). Used by the CE loss.
+    """
+
+    tokens: jax.Array
+    positions: jax.Array
+    targets: jax.Array
+    k: jax.Array
+    vocab: jax.Array
+
+
+def _assemble(vocab: jax.Array, k: jax.Array, pos: jax.Array, n_pairs: int) -> Batch:
+    """Lay a vocabulary out as sequences: context rows ``0 … 2N-1``, then the query ``x_k``."""
+    batch_idx = jnp.arange(vocab.shape[0])
+    query = vocab[batch_idx, 2 * k]
+    tokens = jnp.concatenate([vocab[:, : 2 * n_pairs], query[:, None]], axis=1)
+    return Batch(tokens, pos, vocab[batch_idx, 2 * k + 1], k, vocab)
+
+
+def _haar_frames(key, batch: int, d: int, dtype) -> jax.Array:
+    """Haar-random orthogonal ``(B, d, d)`` matrices: QR of a Gaussian with the sign fix."""
+    g = jax.random.normal(key, (batch, d, d), dtype=dtype)
+    q, r = jnp.linalg.qr(g)
+    signs = jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))
+    return q * signs[:, None, :]
+
+
+def _signed_perm_frames(key, batch: int, d: int, dtype) -> jax.Array:
+    """Random signed permutations of the standard basis, ``(B, d, d)``, rows are the tokens."""
+    k_perm, k_sign = jax.random.split(key)
+    perm = jax.vmap(lambda kk: jax.random.permutation(kk, d))(jax.random.split(k_perm, batch))
+    signs = jax.random.rademacher(k_sign, (batch, d), dtype=dtype)
+    return jax.nn.one_hot(perm, d, dtype=dtype) * signs[:, :, None]
+
+
+def sample_batch(
+    key,
+    batch: int,
+    n_pairs: int,
+    d: int,
+    *,
+    vocab_size: int | None = None,
+    tokens: str = "haar",
+    phase: str = "uniform",
+    dtype=jnp.float64,
+) -> Batch:
+    """Draw ``batch`` independent sequences of the task.
+
+    Args:
+        key: a ``jax.random`` key.
+        batch: number of sequences ``B``.
+        n_pairs: pairs per sequence ``N``.
+        d: token width, ``d ≥ max(2N, V)``.
+        vocab_size: ``V`` (default ``2N``); only the CE loss reads it.
+        tokens: ``"haar"`` (rows of a Haar orthogonal matrix), ``"signed_perm"`` (a
+            random signed permutation of the standard basis) or ``"gaussian"`` (i.i.d.
+            ``N(0, 1/d)`` entries: *not* orthonormal, a negative control).
+        phase: ``"uniform"`` (``φ ~ U[0, 2π)``) or ``"fixed"`` (``φ = 0``, a negative
+            control that breaks the SO(2) symmetry).
+
+    Returns:
+        A :class:`Batch`; ``k`` is uniform on ``{0 … N-1}``.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    vocab_size = 2 * n_pairs if vocab_size is None else vocab_size
+    if vocab_size < 2 * n_pairs:
+        raise ValueError(f"vocab_size must be >= 2N = {2 * n_pairs}, got {vocab_size}")
+    if d < vocab_size:
+        raise ValueError(f"d must be >= max(2N, vocab_size) = {vocab_size}, got d={d}")
+    if tokens not in TOKEN_KINDS:
+        raise ValueError(f"tokens must be one of {TOKEN_KINDS}, got {tokens!r}")
+    if phase not in PHASE_KINDS:
+        raise ValueError(f"phase must be one of {PHASE_KINDS}, got {phase!r}")
+    k_tok, k_phase, k_query = jax.random.split(key, 3)
+    if tokens == "haar":
+        frames = _haar_frames(k_tok, batch, d, dtype)
+        vocab = jnp.swapaxes(frames, -1, -2)[:, :vocab_size]
+    elif tokens == "signed_perm":
+        vocab = _signed_perm_frames(k_tok, batch, d, dtype)[:, :vocab_size]
+    else:
+        vocab = jax.random.normal(k_tok, (batch, vocab_size, d), dtype=dtype) / jnp.sqrt(d)
+    if phase == "uniform":
+        phi = jax.random.uniform(k_phase, (batch,), dtype=dtype, maxval=2 * jnp.pi)
+    else:
+        phi = jnp.zeros((batch,), dtype=dtype)
+    pos = jax.vmap(lambda p: positions(n_pairs, p, dtype))(phi)
+    k = jax.random.randint(k_query, (batch,), 0, n_pairs)
+    return _assemble(vocab, k, pos, n_pairs)
+
+
+def canonical_batch(n_pairs: int, *, vocab_size: int | None = None, dtype=jnp.float64) -> Batch:
+    """The ``N`` canonical sequences of MODEL.md, one per query pair ``k``.
+
+    Tokens are standard basis vectors (item ``i`` → ``e_{2i}``, label ``i`` → ``e_{2i+1}``)
+    at width ``d = V`` (default ``2N``) and phase 0. The population loss is the plain mean
+    of the per-sequence loss over this batch.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    vocab_size = 2 * n_pairs if vocab_size is None else vocab_size
+    vocab = jnp.broadcast_to(jnp.eye(vocab_size, dtype=dtype), (n_pairs, vocab_size, vocab_size))
+    pos = jnp.broadcast_to(positions(n_pairs, 0.0, dtype), (n_pairs, n_positions(n_pairs), 2))
+    return _assemble(vocab, jnp.arange(n_pairs), pos, n_pairs)

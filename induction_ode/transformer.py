@@ -1,0 +1,163 @@
+"""The explicit disentangled two-layer attention-only network of MODEL.md, and its trainer.
+
+This is the full-weight model that the 19-parameter ODE stands for. Weights are a
+:class:`~induction_ode.subspace.Weights` pytree at any width ``d ≥ 2N``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .subspace import Weights, embed, project, weight_shapes, weights_norm
+from .task import Batch, check_n_pairs, sample_batch
+
+LOSSES = ("mse", "ce")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def check_loss(loss: str) -> str:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
+    return loss
+
+
+def init_weights(d: int, *, key=None, scale: float = 0.0, dtype=jnp.float64) -> Weights:
+    """Zero weights at width ``d``, or i.i.d. ``N(0, scale²)`` entries when ``scale > 0``."""
+    shapes = weight_shapes(d)
+    if scale == 0.0:
+        return Weights(*(jnp.zeros(s, dtype) for s in shapes))
+    if key is None:
+        raise ValueError("a random initialisation (scale > 0) needs a key")
+    keys = jax.random.split(key, 3)
+    return Weights(*(scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)))
+
+
+def _causal_attention(h: jax.Array, a: jax.Array) -> jax.Array:
+    """``attn_A(h)_t = Σ_{s≤t} softmax_s(h_tᵀ A h_s) h_s`` for every row; ``h`` is ``(T, D)``."""
+    scores = h @ a @ h.T
+    causal = jnp.tril(jnp.ones(scores.shape, dtype=bool))
+    return jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1) @ h
+
+
+def forward_one(weights: Weights, tokens: jax.Array, pos: jax.Array) -> jax.Array:
+    """Readout ``ŷ = W_O h2_{T-1}`` for one sequence: tokens ``(T, d)``, pos ``(T, 2)`` → ``(d,)``."""
+    h0 = jnp.concatenate([tokens, pos], axis=-1)
+    h1 = jnp.concatenate([h0, _causal_attention(h0, weights.A1)], axis=-1)
+    scores = h1[-1] @ weights.A2 @ h1.T  # layer 2 is only read at the query
+    h2_query = jnp.concatenate([h1[-1], jax.nn.softmax(scores) @ h1])
+    return weights.WO @ h2_query
+
+
+def batch_losses(weights: Weights, batch: Batch, *, loss: str = "mse") -> jax.Array:
+    """Per-sequence loss, shape ``(B,)``: ``½‖ŷ − y_k‖²`` or cross-entropy over ``batch.vocab``."""
+    yhat = jax.vmap(forward_one, in_axes=(None, 0, 0))(weights, batch.tokens, batch.positions)
+    if loss == "mse":
+        return 0.5 * jnp.sum((yhat - batch.targets) ** 2, axis=-1)
+    logits = jnp.einsum("bd,bvd->bv", yhat, batch.vocab)
+    return jax.nn.logsumexp(logits, axis=-1) - jnp.sum(yhat * batch.targets, axis=-1)
+
+
+class TrainResult(NamedTuple):
+    """Record of a full-weight training run, one row per recorded step.
+
+    Attributes:
+        steps: ``(R,)`` step counts (0 = initialisation); ODE time is ``steps * lr``.
+        thetas: ``(R, 19)`` projection of the weights onto the subspace.
+        off_subspace: ``(R,)`` ``‖W − embed(project(W))‖ / ‖W‖`` (0 where ``W = 0``).
+        losses: ``(R,)`` mean loss on a fixed evaluation batch.
+        weights: the final weights.
+    """
+
+    steps: jax.Array
+    thetas: jax.Array
+    off_subspace: jax.Array
+    losses: jax.Array
+    weights: Weights
+
+
+def off_subspace_fraction(weights: Weights) -> jax.Array:
+    """``‖W − embed(project(W))‖_F / ‖W‖_F``, defined as 0 for ``W = 0``."""
+    _, rest = project(weights)
+    total = weights_norm(weights)
+    return jnp.where(total > 0, weights_norm(rest) / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+def train(
+    n_pairs: int,
+    d: int,
+    *,
+    steps: int,
+    lr: float,
+    batch: int,
+    seed: int = 0,
+    record_every: int = 10,
+    optimizer: str = "sgd",
+    loss: str = "mse",
+    vocab_size: int | None = None,
+    init_scale: float = 0.0,
+    theta0: jax.Array | None = None,
+    tokens: str = "haar",
+    phase: str = "uniform",
+    eval_batch: int = 4096,
+) -> TrainResult:
+    """Train the full-weight network with optax, a fresh batch every step.
+
+    With ``optimizer="sgd"`` this is plain gradient descent ``W ← W − lr ∇L_batch``, so step
+    ``n`` corresponds to gradient-flow time ``n·lr`` under the ``("weights", d)`` metric.
+
+    Args:
+        steps: number of optimiser steps; rounded up to a multiple of ``record_every``.
+        theta0: start at ``embed(theta0, d)`` (plus noise if ``init_scale > 0``).
+        tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
+        eval_batch: size of the fixed batch on which the recorded loss is measured.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    n_pairs = check_n_pairs(n_pairs)
+    check_loss(loss)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    if steps < 1 or batch < 1 or record_every < 1 or lr <= 0:
+        raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
+    key = jax.random.PRNGKey(seed)
+    k_init, k_eval, k_train = jax.random.split(key, 3)
+    w0 = init_weights(d, key=k_init, scale=init_scale)
+    if theta0 is not None:
+        w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d))
+    opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
+    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase)
+    eval_data = sample_batch(k_eval, eval_batch, **sample)
+
+    def mean_loss(w, data):
+        return jnp.mean(batch_losses(w, data, loss=loss))
+
+    def record(w):
+        return project(w)[0], off_subspace_fraction(w), mean_loss(w, eval_data)
+
+    def step(carry, i):
+        w, state = carry
+        data = sample_batch(jax.random.fold_in(k_train, i), batch, **sample)
+        grads = jax.grad(mean_loss)(w, data)
+        updates, state = opt.update(grads, state, w)
+        return (optax.apply_updates(w, updates), state), None
+
+    def chunk(carry, start):
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(record_every))
+        return carry, record(carry[0])
+
+    n_records = -(-steps // record_every)
+    starts = jnp.arange(n_records) * record_every
+
+    @jax.jit
+    def run(w):
+        (w_final, _), recs = jax.lax.scan(chunk, (w, opt.init(w)), starts)
+        first = jax.tree.map(lambda x: x[None], record(w))
+        return w_final, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), first, recs)
+
+    w_final, (thetas, off, losses) = run(w0)
+    return TrainResult(jnp.arange(n_records + 1) * record_every, thetas, off, losses, w_final)

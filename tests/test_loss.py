@@ -1,0 +1,101 @@
+"""Exact identities of the closed-form population loss."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import random_theta
+
+from induction_ode import PARAM_NAMES, population_loss, population_loss_direct
+from induction_ode.loss import padded_loss
+
+# Two float64 evaluations of the same sum in different orders: agreement to 1e-12 relative
+# leaves ~1e4 ulps of room for roundoff in O(T^2) sums with T <= 129.
+FAST_VS_DIRECT_RTOL = 1e-12
+
+
+@pytest.mark.parametrize("n_pairs", [1, 2, 3, 5, 8, 16, 32])
+def test_zero_init_loss_is_half(n_pairs):
+    assert float(population_loss(jnp.zeros(19), n_pairs)) == pytest.approx(0.5, abs=1e-15)
+
+
+@pytest.mark.parametrize("vocab", [None, 40])
+def test_zero_init_ce_is_log_vocab(vocab):
+    n = 5
+    expected = np.log(2 * n if vocab is None else vocab)
+    assert float(population_loss(jnp.zeros(19), n, loss="ce", vocab_size=vocab)) == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("n_pairs", [1, 2, 3, 4, 7, 16, 64])
+@pytest.mark.parametrize("scale", [1.0, 50.0])
+def test_fast_equals_direct(n_pairs, scale, rng):
+    for _ in range(2 if n_pairs < 64 else 1):
+        theta = jnp.asarray(random_theta(rng, scale))
+        fast = population_loss(theta, n_pairs)
+        direct = population_loss_direct(theta, n_pairs)
+        assert float(fast) == pytest.approx(float(direct), rel=FAST_VS_DIRECT_RTOL)
+
+
+@pytest.mark.parametrize("n_pairs", [2, 5, 12])
+def test_fast_equals_direct_ce_and_gradient(n_pairs, rng):
+    theta = jnp.asarray(random_theta(rng, 3.0))
+    v = 3 * n_pairs
+    assert float(population_loss(theta, n_pairs, loss="ce", vocab_size=v)) == pytest.approx(
+        float(population_loss_direct(theta, n_pairs, loss="ce", vocab_size=v)), rel=FAST_VS_DIRECT_RTOL
+    )
+    g_fast = jax.grad(population_loss)(theta, n_pairs)
+    g_direct = jax.grad(population_loss_direct)(theta, n_pairs)
+    # Gradients are O(1); 1e-10 absolute leaves room for reverse-mode reassociation.
+    np.testing.assert_allclose(g_fast, g_direct, rtol=0, atol=1e-10)
+
+
+def test_padding_is_exact(rng):
+    theta = jnp.asarray(random_theta(rng, 5.0))
+    for n in [1, 3, 6]:
+        ref = population_loss(theta, n)
+        for n_pad in [n + 1, 10]:
+            np.testing.assert_allclose(padded_loss(theta, jnp.asarray(n), n_pad), ref, rtol=1e-14)
+            np.testing.assert_allclose(
+                jax.grad(padded_loss)(theta, jnp.asarray(n), n_pad), jax.grad(population_loss)(theta, n), atol=1e-13
+            )
+
+
+@pytest.mark.parametrize("n_pairs", [1, 2, 4, 9])
+def test_gradient_at_zero(n_pairs):
+    """At θ = 0 every attention is uniform and the readout is 0, so only the readout
+    weights that see the target's label get a gradient: γ2, γ3, γ4 (γ1 reads the query
+    item, which is orthogonal to the target). The direct oracle confirms the values."""
+    g = np.asarray(jax.grad(population_loss)(jnp.zeros(19), n_pairs))
+    nonzero = {PARAM_NAMES[i] for i in np.flatnonzero(np.abs(g) > 1e-14)}
+    assert nonzero == {"gamma2", "gamma3", "gamma4"}
+    assert np.all(g[16:] < 0)
+    np.testing.assert_allclose(g, jax.grad(population_loss_direct)(jnp.zeros(19), n_pairs), atol=1e-14)
+
+
+@pytest.mark.parametrize("n_pairs", [2, 16])
+def test_stable_at_large_theta(n_pairs, rng):
+    for _ in range(5):
+        theta = jnp.asarray(random_theta(rng, 1e3))
+        val, grad = jax.value_and_grad(population_loss)(theta, n_pairs)
+        assert np.isfinite(val) and np.all(np.isfinite(grad))
+        ce, ce_grad = jax.value_and_grad(lambda t: population_loss(t, n_pairs, loss="ce"))(theta)
+        assert np.isfinite(ce) and np.all(np.isfinite(ce_grad))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(theta=np.zeros(19), n_pairs=0), "n_pairs"),
+        (dict(theta=np.zeros(19), n_pairs=2.5), "n_pairs"),
+        (dict(theta=np.zeros(19), n_pairs="4"), "n_pairs"),
+        (dict(theta=np.zeros(18), n_pairs=3), "shape"),
+        (dict(theta=np.full(19, np.nan), n_pairs=3), "finite"),
+        (dict(theta=np.full(19, np.inf), n_pairs=3), "finite"),
+        (dict(theta=np.zeros(19), n_pairs=3, loss="hinge"), "unknown loss"),
+        (dict(theta=np.zeros(19), n_pairs=3, loss="ce", vocab_size=5), "vocab_size"),
+        (dict(theta=np.zeros(19), n_pairs=3, patterns=("nope",)), "unknown clamp"),
+    ],
+)
+def test_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        population_loss(**kwargs)

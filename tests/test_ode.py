@@ -1,0 +1,78 @@
+"""The gradient-flow ODE: convergence, emergence by event root finding, and input checks."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from induction_ode import emergence_time, population_loss, simulate, vector_field
+
+
+@pytest.mark.parametrize("n_pairs", [4, 8])
+def test_t_star_converges_in_rtol(n_pairs):
+    loose = emergence_time(n_pairs, rtol=1e-7, atol=1e-9).t_star
+    tight = emergence_time(n_pairs, rtol=1e-10, atol=1e-12).t_star
+    assert abs(loose - tight) / tight < 1e-5
+
+
+def test_event_lands_on_half_loss():
+    e = emergence_time(3)
+    assert e.emerged and np.isfinite(e.t_star)
+    # The event's root finder works to 1e-12 in t; dL/dt is O(1/t*), so L(t*) = ½L(0) to ~1e-9.
+    assert float(population_loss(e.theta_star, 3)) == pytest.approx(0.25, abs=1e-8)
+    assert set(e.order) == {"alpha3", "beta2", "gamma3"}
+    assert all(0 < v < 2 * e.t_star for v in e.half_times.values())
+    assert 0 < e.label_attention <= 1
+
+
+def test_no_emergence_is_flagged():
+    e = emergence_time(3, t_max=1.0)
+    assert not e.emerged and np.isnan(e.t_star)
+    assert all(np.isnan(v) for v in e.half_times.values())
+
+
+def test_trajectory_converges_to_reference():
+    """Error at t = 2 t* shrinks as rtol tightens, against an rtol = 1e-12 reference."""
+    n, t_end = 3, 160.0
+    ts = np.linspace(0, t_end, 9)
+    ref = simulate(n, t_end, ts=ts, rtol=1e-12, atol=1e-14).thetas[-1]
+    errors = [np.max(np.abs(simulate(n, t_end, ts=ts, rtol=r, atol=r * 1e-2).thetas[-1] - ref)) for r in (1e-4, 1e-6, 1e-8)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 1e-6
+
+
+def test_simulate_losses_match_thetas():
+    traj = simulate(2, 100.0, ts=np.linspace(0, 100, 11))
+    assert traj.thetas.shape == (11, 19) and traj.losses.shape == (11,)
+    assert traj.losses[0] == pytest.approx(0.5, abs=1e-15)
+    for theta, value in zip(traj.thetas[::5], traj.losses[::5]):
+        assert float(population_loss(theta, 2)) == pytest.approx(value, rel=1e-12)
+    chunked = simulate(2, 100.0, ts=np.linspace(0, 100, 11), chunks=3)
+    # Restarting the solver at chunk boundaries changes the steps, within rtol = 1e-8.
+    np.testing.assert_allclose(chunked.thetas, traj.thetas, rtol=1e-6, atol=1e-8)
+
+
+def test_float32_close_to_float64():
+    e64 = emergence_time(4).t_star
+    e32 = emergence_time(4, precision="float32", rtol=1e-5, atol=1e-7).t_star
+    assert abs(e32 - e64) / e64 < 1e-3
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: simulate(3, 0.0), "t_max"),
+        (lambda: simulate(3, -5.0), "t_max"),
+        (lambda: simulate(0, 5.0), "n_pairs"),
+        (lambda: simulate(3, 5.0, metric="euclid"), "unknown metric"),
+        (lambda: simulate(3, 5.0, metric=("weights", 5)), "d >= 2N"),
+        (lambda: simulate(3, 5.0, theta0=np.ones(3)), "shape"),
+        (lambda: simulate(3, 5.0, theta0=np.full(19, np.nan)), "finite"),
+        (lambda: simulate(3, 5.0, loss="l1"), "unknown loss"),
+        (lambda: simulate(3, 5.0, precision="float16"), "precision"),
+        (lambda: emergence_time(3, t_max=-1.0), "t_max"),
+        (lambda: vector_field(jnp.zeros(19), 4, metric=("weights", 7)), "d >= 2N"),
+    ],
+)
+def test_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
