@@ -12,8 +12,8 @@ the system is the unclamped one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class Clamp:
             raise ValueError(f"clamp time t_on must be >= 0, got {self.t_on}")
 
     @classmethod
-    def make(cls, values: Mapping[str, float] | None = None, patterns=(), t_on: float = 0.0) -> "Clamp":
+    def make(cls, values: Mapping[str, float] | None = None, patterns=(), t_on: float = 0.0) -> Clamp:
         """Build a clamp from a ``{name: value}`` mapping and pattern names."""
         vals = tuple((str(k), float(v)) for k, v in (values or {}).items())
         pats = (patterns,) if isinstance(patterns, str) else tuple(patterns)

@@ -262,7 +262,11 @@ def population_loss(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int |
     theta = check_theta(theta)
     vocab_size = check_vocab_size(vocab_size, n_pairs) if loss == "ce" else None
     return padded_loss(
-        theta, n_pairs, n_pairs, loss=loss, vocab_size=vocab_size,
+        theta,
+        n_pairs,
+        n_pairs,
+        loss=loss,
+        vocab_size=vocab_size,
         pattern_clamp=pattern_strength(patterns, theta.dtype),
     )
 

@@ -7,17 +7,19 @@ Time is gradient-flow time: under the ``("weights", d)`` metric, time ``t`` equa
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
+from jax.sharding import Mesh, PartitionSpec
 
 from .clamp import Clamp, free_mask
-from .loss import check_theta, check_vocab_size, padded_loss, pattern_strength, closed_form_forward
+from .loss import check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
 from .subspace import KEY_PARAMS, N_PARAMS, param_index, param_norms
 from .task import check_n_pairs
 from .transformer import check_loss
@@ -109,7 +111,17 @@ class Dynamics:
         return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
 
 
-def vector_field(theta, n_pairs: int, *, metric="identity", loss: str = "mse", vocab_size=None, free=None, clamp=None, t=0.0):
+def vector_field(
+    theta,
+    n_pairs: int,
+    *,
+    metric="identity",
+    loss: str = "mse",
+    vocab_size=None,
+    free=None,
+    clamp=None,
+    t=0.0,
+):
     """The gradient-flow vector field ``dθ/dt = −M ∇θ L`` of MODEL.md; shape ``(19,)``.
 
     ``metric="identity"`` gives ``−∇θ L``; ``("weights", d)`` gives ``−(1/n_i) ∂L/∂θ_i``,
@@ -127,9 +139,20 @@ def _controller(dyn: Dynamics, rtol, atol):
 
 def _solve(dyn, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
     term = diffrax.ODETerm(lambda t, y, args: dyn.rhs(t, y, args, n_pad))
+    dtype = theta0.dtype  # times share the state's precision (diffrax needs one dtype)
     return diffrax.diffeqsolve(
-        term, diffrax.Tsit5(), t0, t1, None, theta0, args=n_pairs, saveat=saveat,
-        stepsize_controller=_controller(dyn, rtol, atol), event=event, max_steps=max_steps, throw=False,
+        term,
+        diffrax.Tsit5(),
+        jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype),
+        None,
+        theta0,
+        args=n_pairs,
+        saveat=saveat,
+        stepsize_controller=_controller(dyn, rtol, atol),
+        event=event,
+        max_steps=max_steps,
+        throw=False,
     )
 
 
@@ -290,35 +313,55 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
     order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``.
     """
     dtype = theta0.dtype
+    t_max = jnp.asarray(t_max, dtype)
     ref = padded_loss(theta0, n_pairs, n_pad, loss=dyn.loss, vocab_size=dyn.vocab_size)
     threshold = 0.5 * ref
     loss0 = dyn.loss_at(0.0, theta0, n_pairs, n_pad)
 
-    def cond(t, y, args, **_):
-        return dyn.loss_at(t, y, args, n_pad) - threshold
+    def segment(carry, _):
+        """One solve with dense output; the event is live only in the first segment."""
+        y0, t0, t1, live = carry
 
-    event = diffrax.Event(cond, root_finder=optx.Bisection(rtol=1e-12, atol=1e-12))
+        def cond(t, y, args, **_):
+            value = jnp.where(live, dyn.loss_at(t, y, args, n_pad) - threshold, 1.0)
+            # In the default float dtype: diffrax pairs this with a Python 0.0 in a lax.cond.
+            return jnp.asarray(value, float)
+
+        event = diffrax.Event(cond, root_finder=root_finder)
+        sol = _solve(dyn, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, event)
+        hit = live & sol.event_mask & (sol.result == diffrax.RESULTS.event_occurred)
+        emerged = hit | (live & instant)
+        t_star = jnp.where(instant, 0.0, sol.ts[-1])
+        y_star = jnp.where(instant, y0, sol.ys[-1])
+        # Continue from t_star to 2 t_star (a dummy unit interval if there is nothing to do).
+        t_next = jnp.where(emerged & (t_star > 0), t_star, jnp.ones((), dtype))
+        nxt = (y_star, t_next, 2 * t_next, jnp.zeros((), bool))
+        return nxt, (sol.interpolation, emerged, t_star.astype(dtype), y_star, sol.ys[-1])
+
+    # Bisection (not Newton, which fails to trace under shard_map), to 64 ulps in t.
+    tol = 64 * float(jnp.finfo(dtype).eps)
+    root_finder = optx.Bisection(rtol=tol, atol=tol)
     save = diffrax.SaveAt(t1=True, dense=True)
-    sol1 = _solve(dyn, n_pad, theta0, n_pairs, 0.0, t_max, rtol, atol, max_steps, save, event)
-    hit = jnp.logical_and(sol1.event_mask, sol1.result == diffrax.RESULTS.event_occurred)
     instant = loss0 <= threshold
-    emerged = jnp.logical_or(hit, instant)
-    t_star = jnp.where(instant, 0.0, jnp.where(hit, sol1.ts[-1], jnp.nan)).astype(dtype)
-    theta_star = jnp.where(instant, theta0, sol1.ys[-1])
-    # Continue to 2 t_star (a dummy unit interval when there is nothing to continue).
-    t1 = jnp.where(emerged & (t_star > 0), t_star, 1.0)
-    sol2 = _solve(dyn, n_pad, theta_star, n_pairs, t1, 2 * t1, rtol, atol, max_steps, save)
-    theta_end = jnp.where(t_star > 0, sol2.ys[-1], theta_star)
+    start = (theta0, jnp.zeros((), dtype), t_max, jnp.ones((), bool))
+    _, (interps, emerged, t_stars, y_stars, y_ends) = jax.lax.scan(segment, start, length=2)
+    emerged = emerged[0]
+    t_star = jnp.where(emerged, t_stars[0], jnp.nan)
+    theta_star = y_stars[0]
+    t1 = jnp.where(emerged & (t_star > 0), t_star, jnp.ones((), dtype))
+    theta_end = jnp.where(t_star > 0, y_ends[1], theta_star)
+    early = jax.tree.map(lambda a: a[0], interps)
+    late = jax.tree.map(lambda a: a[1], interps)
 
     def path(t):
-        early = sol1.evaluate(jnp.clip(t, 0.0, t1))
-        late = sol2.evaluate(jnp.clip(t, t1, 2 * t1))
-        y = jnp.where(t <= t1, early, late)
+        y = jnp.where(t <= t1, early.evaluate(jnp.clip(t, 0.0, t1)), late.evaluate(jnp.clip(t, t1, 2 * t1)))
         return dyn.effective(t, y)[0][jnp.array(KEY_INDEX)]
 
     theta_end_eff = dyn.effective(2 * t1, theta_end)[0]
     key_idx = jnp.array(KEY_INDEX)
-    halves = _first_crossing(path, 2 * t1, dyn.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx])
+    halves = _first_crossing(
+        path, 2 * t1, dyn.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx]
+    )
     halves = jnp.where(emerged & (t_star > 0), halves, jnp.where(emerged, 0.0, jnp.nan))
     theta_eff, strength = dyn.effective(2 * t1, theta_end)
     fwd = closed_form_forward(theta_eff, n_pairs, n_pad, strength)
@@ -335,7 +378,37 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
     )
 
 
-_emergence_jit = jax.jit(emergence_core, static_argnames=("dyn", "n_pad", "max_steps"))
+@functools.lru_cache(maxsize=64)
+def compiled_emergence(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str):
+    """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
+
+    The executable maps ``(theta0 (size, 19), n (size,), t_max (size,), rtol, atol)`` to the
+    dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading ``size`` axis.
+    A cache miss here is one compilation. Single runs and sweeps share these programs.
+    """
+
+    def one(theta0, n, t_max, rtol, atol):
+        return emergence_core(theta0, n, t_max, rtol, atol, dyn=dyn, n_pad=n_pad, max_steps=max_steps)
+
+    spec = PartitionSpec("lengths")
+    program = jax.jit(
+        jax.shard_map(
+            jax.vmap(one, in_axes=(0, 0, 0, None, None)),
+            mesh=mesh,
+            in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()),
+            out_specs=spec,
+            check_vma=False,
+        )
+    )
+    dtype = PRECISIONS[dtype_name]
+    shapes = (
+        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
+        jax.ShapeDtypeStruct((size,), jnp.int32),
+        jax.ShapeDtypeStruct((size,), dtype),
+        jax.ShapeDtypeStruct((), dtype),
+        jax.ShapeDtypeStruct((), dtype),
+    )
+    return program.lower(*shapes).compile()
 
 
 def default_t_max(n_pairs: int) -> float:
@@ -389,8 +462,13 @@ def emergence_time(
         raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     dtype = PRECISIONS[precision]
     dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
-    arrays = _emergence_jit(
-        _initial(theta0, dtype), jnp.asarray(n_pairs), jnp.asarray(t_max, dtype), rtol, atol,
-        dyn=dyn, n_pad=n_pairs, max_steps=max_steps,
+    mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
+    program = compiled_emergence(dyn, n_pairs, max_steps, mesh, 1, precision)
+    arrays = program(
+        _initial(theta0, dtype)[None],
+        jnp.asarray([n_pairs], jnp.int32),
+        jnp.asarray([t_max], dtype),
+        jnp.asarray(rtol, dtype),
+        jnp.asarray(atol, dtype),
     )
-    return to_emergence(n_pairs, t_max, arrays)
+    return to_emergence(n_pairs, t_max, jax.tree.map(lambda a: a[0], arrays))

@@ -18,17 +18,25 @@ same code with a mesh of size 1.
 
 from __future__ import annotations
 
-import functools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh
 
-from .ode import PRECISIONS, Dynamics, Emergence, _check_positive, _initial, default_t_max, emergence_core, to_emergence
+from .ode import (
+    PRECISIONS,
+    Dynamics,
+    Emergence,
+    _check_positive,
+    _initial,
+    compiled_emergence,
+    default_t_max,
+    to_emergence,
+)
 from .subspace import KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
 
@@ -77,36 +85,6 @@ class SweepResult:
 def bucket_size(n_pairs: int) -> int:
     """The bucket of a length under ``"bucketed"`` batching: next power of two ≥ ``N``."""
     return 1 << (int(n_pairs) - 1).bit_length()
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str):
-    """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
-
-    The executable maps ``(theta0 (size, 19), n (size,), t_max (size,), rtol, atol)`` to the
-    dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading ``size`` axis.
-    A cache miss here is one compilation.
-    """
-
-    def one(theta0, n, t_max, rtol, atol):
-        return emergence_core(theta0, n, t_max, rtol, atol, dyn=dyn, n_pad=n_pad, max_steps=max_steps)
-
-    spec = PartitionSpec("lengths")
-    program = jax.jit(
-        jax.shard_map(
-            jax.vmap(one, in_axes=(0, 0, 0, None, None)), mesh=mesh,
-            in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()), out_specs=spec, check_vma=False,
-        )
-    )
-    dtype = PRECISIONS[dtype_name]
-    shapes = (
-        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
-        jax.ShapeDtypeStruct((size,), jnp.int32),
-        jax.ShapeDtypeStruct((size,), dtype),
-        jax.ShapeDtypeStruct((), dtype),
-        jax.ShapeDtypeStruct((), dtype),
-    )
-    return program.lower(*shapes).compile()
 
 
 def check_lengths(n_pairs_list) -> list[int]:
@@ -184,10 +162,10 @@ def sweep(
     results: dict[int, Emergence] = {}
     for n_pad, members in sorted(buckets.items()):
         size = -(-(len(members) if group_size is None else group_size) // n_dev) * n_dev
-        misses = _compiled.cache_info().misses
+        misses = compiled_emergence.cache_info().misses
         t0 = time.perf_counter()
-        compiled = _compiled(dyn, n_pad, max_steps, mesh, size, precision)
-        if _compiled.cache_info().misses > misses:
+        compiled = compiled_emergence(dyn, n_pad, max_steps, mesh, size, precision)
+        if compiled_emergence.cache_info().misses > misses:
             n_compiled += 1
             compile_time += time.perf_counter() - t0
         for g in range(0, len(members), size):
@@ -203,11 +181,15 @@ def sweep(
                 )
             )
             for j, i in enumerate(group):
-                results[i] = to_emergence(lengths[i], t_maxes[i], jax.tree.map(lambda a: a[j], out))
+                results[i] = to_emergence(lengths[i], t_maxes[i], {k: v[j] for k, v in out.items()})
                 if on_result is not None:
                     on_result(results[i])
     wall = time.perf_counter() - start
     return SweepResult(
-        tuple(results[i] for i in range(len(lengths))), batching, n_compiled, wall, compile_time,
+        tuple(results[i] for i in range(len(lengths))),
+        batching,
+        n_compiled,
+        wall,
+        compile_time,
         tuple(str(d) for d in devices),
     )

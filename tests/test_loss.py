@@ -23,7 +23,9 @@ def test_zero_init_loss_is_half(n_pairs):
 def test_zero_init_ce_is_log_vocab(vocab):
     n = 5
     expected = np.log(2 * n if vocab is None else vocab)
-    assert float(population_loss(jnp.zeros(19), n, loss="ce", vocab_size=vocab)) == pytest.approx(expected, rel=1e-14)
+    assert float(population_loss(jnp.zeros(19), n, loss="ce", vocab_size=vocab)) == pytest.approx(
+        expected, rel=1e-14
+    )
 
 
 @pytest.mark.parametrize("n_pairs", [1, 2, 3, 4, 7, 16, 64])
@@ -56,7 +58,9 @@ def test_padding_is_exact(rng):
         for n_pad in [n + 1, 10]:
             np.testing.assert_allclose(padded_loss(theta, jnp.asarray(n), n_pad), ref, rtol=1e-14)
             np.testing.assert_allclose(
-                jax.grad(padded_loss)(theta, jnp.asarray(n), n_pad), jax.grad(population_loss)(theta, n), atol=1e-13
+                jax.grad(padded_loss)(theta, jnp.asarray(n), n_pad),
+                jax.grad(population_loss)(theta, n),
+                atol=1e-13,
             )
 
 

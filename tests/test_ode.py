@@ -15,17 +15,17 @@ def test_t_star_converges_in_rtol(n_pairs):
 
 
 def test_event_lands_on_half_loss():
-    e = emergence_time(3)
+    e = emergence_time(4)
     assert e.emerged and np.isfinite(e.t_star)
-    # The event's root finder works to 1e-12 in t; dL/dt is O(1/t*), so L(t*) = ½L(0) to ~1e-9.
-    assert float(population_loss(e.theta_star, 3)) == pytest.approx(0.25, abs=1e-8)
+    # The event's root finder works to 64 ulps in t; dL/dt is O(1/t*), so L(t*) = ½L(0) to ~1e-9.
+    assert float(population_loss(e.theta_star, 4)) == pytest.approx(0.25, abs=1e-8)
     assert set(e.order) == {"alpha3", "beta2", "gamma3"}
     assert all(0 < v < 2 * e.t_star for v in e.half_times.values())
     assert 0 < e.label_attention <= 1
 
 
 def test_no_emergence_is_flagged():
-    e = emergence_time(3, t_max=1.0)
+    e = emergence_time(4, t_max=1.0)
     assert not e.emerged and np.isnan(e.t_star)
     assert all(np.isnan(v) for v in e.half_times.values())
 
@@ -35,7 +35,10 @@ def test_trajectory_converges_to_reference():
     n, t_end = 3, 160.0
     ts = np.linspace(0, t_end, 9)
     ref = simulate(n, t_end, ts=ts, rtol=1e-12, atol=1e-14).thetas[-1]
-    errors = [np.max(np.abs(simulate(n, t_end, ts=ts, rtol=r, atol=r * 1e-2).thetas[-1] - ref)) for r in (1e-4, 1e-6, 1e-8)]
+    errors = [
+        np.max(np.abs(simulate(n, t_end, ts=ts, rtol=r, atol=r * 1e-2).thetas[-1] - ref))
+        for r in (1e-4, 1e-6, 1e-8)
+    ]
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 1e-6
 
@@ -46,7 +49,7 @@ def test_simulate_losses_match_thetas():
     assert traj.losses[0] == pytest.approx(0.5, abs=1e-15)
     for theta, value in zip(traj.thetas[::5], traj.losses[::5]):
         assert float(population_loss(theta, 2)) == pytest.approx(value, rel=1e-12)
-    chunked = simulate(2, 100.0, ts=np.linspace(0, 100, 11), chunks=3)
+    chunked = simulate(2, 100.0, ts=np.linspace(0, 100, 11), chunks=2)
     # Restarting the solver at chunk boundaries changes the steps, within rtol = 1e-8.
     np.testing.assert_allclose(chunked.thetas, traj.thetas, rtol=1e-6, atol=1e-8)
 
