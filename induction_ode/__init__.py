@@ -8,6 +8,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from .clamp import Clamp  # noqa: E402
+from .crosscheck import CrossCheck, crosscheck  # noqa: E402
 from .loss import (  # noqa: E402
     PATTERN_CLAMPS,
     attention_patterns,
@@ -16,6 +17,7 @@ from .loss import (  # noqa: E402
 )
 from .ode import Emergence, Trajectory, emergence_time, simulate, vector_field  # noqa: E402
 from .subspace import KEY_PARAMS, PARAM_NAMES, Weights, embed, project  # noqa: E402
+from .sweep import SweepResult, sweep  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,10 @@ __all__ = [
     "KEY_PARAMS",
     "PATTERN_CLAMPS",
     "Clamp",
+    "CrossCheck",
+    "SweepResult",
+    "crosscheck",
+    "sweep",
     "Emergence",
     "Trajectory",
     "Weights",

@@ -4,9 +4,9 @@
 query on pair ``k``. Two evaluations are provided:
 
 - :func:`population_loss` (fast): the layer-1 rows of context positions are shared by all
-  ``k``, the query's layer-1 row changes by one term, and every layer-2 score is ``O(T)``
-  per ``k``. Everything is ``O(T²)`` except one dense ``(N×T)·(T×T)`` product that forms
-  the layer-2 read of layer-1 outputs (``a2a1e``), ``O(T³)`` flops.
+  ``k`` and the query's layer-1 row changes by one term. Everything is ``O(T²)`` except two
+  dense ``(N×T)·(T×T)`` products, ``O(T³)`` flops: the overlaps ``a1e_q · a1e_s`` of the
+  query's layer-1 output with every key's, and the layer-2 read of layer-1 outputs (``a2a1e``).
 - :func:`population_loss_direct` (oracle): the explicit network of
   :mod:`induction_ode.transformer` at width ``d = V`` on the ``N`` canonical sequences.
 
@@ -19,6 +19,7 @@ so one code path serves single lengths and batched sweeps.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -147,18 +148,15 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
     rq = s1[q][None, :] + a1 * is_item
     lse_q = masked_logsumexp(rq, valid[None, :])
     wq = jnp.where(valid[None, :], jnp.exp(jnp.where(valid[None, :], rq - lse_q[:, None], 0.0)), 0.0)
-    w0 = w1[q]
-    lam = jnp.exp(masked_logsumexp(s1[q], valid) - lse_q)  # wq[k] = lam_k w0 off the item
 
     # Token space (dim T-1): a1e of context rows is w1[:q, :q]; the query's folds its own
-    # weight onto item 2k, and equals lam_k·w0 + nu_k·δ_{2k}.
+    # weight onto item 2k. (Writing it as a rank-one update of one shared row would save a
+    # product, but cancels catastrophically when α1 << 0, so it is formed directly.)
     m1 = w1[:q, :q]
     item_q = is_item[:, :q].astype(dtype)
     m1q = wq[:, :q] + wq[:, q:] * item_q
     m1q_item = jnp.take_along_axis(m1q, item[:, None], axis=1)[:, 0]
-    nu = m1q_item - lam * w0[item]
     col_item = m1[:, item].T  # (n_pad, q): e_q · a1e_s = W1[s, 2k]
-    v0 = m1 @ w0[:q]  # (q,): (w0 restricted to tokens) · a1e_s
 
     # Layer-2 scores of the query against every key s; the last key is the query itself.
     a1p = w1 @ pos  # (T, 2), row q replaced per k below
@@ -172,7 +170,7 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
     e_e = with_query(item_q, ones)
     e_a = with_query(col_item, m1q_item)
     a_e = with_query(m1q, m1q_item)
-    a_a = with_query(lam[:, None] * v0[None, :] + nu[:, None] * col_item, jnp.sum(m1q**2, axis=1))
+    a_a = with_query(m1q @ m1.T, jnp.sum(m1q**2, axis=1))  # O(T^3) product 1 of 2
     s2 = (
         b[0] * e_e
         + b[1] * e_a
@@ -191,12 +189,11 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
 
     # Readout in token coordinates.
     a2e = w2[:, :q] + w2[:, q:] * item_q
-    a2a1e = w2[:, :q] @ m1 + w2[:, q:] * m1q  # the one O(T^3) product
+    a2a1e = w2[:, :q] @ m1 + w2[:, q:] * m1q  # O(T^3) product 2 of 2
     if pattern_clamp is not None:
         g = (1 - pattern_clamp[2]) * g + pattern_clamp[2] * jnp.array([0.0, 0.0, 1.0, 0.0], dtype)
     yhat = g[0] * item_q + g[1] * m1q + g[2] * a2e + g[3] * a2a1e
-    wq_full = wq
-    return Forward(w1, wq_full, w2, yhat, label, pair_valid, valid[:q])
+    return Forward(w1, wq, w2, yhat, label, pair_valid, valid[:q])
 
 
 def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) -> jax.Array:
@@ -217,6 +214,7 @@ def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) ->
     return jnp.where(fwd.pair_valid, per, 0.0)
 
 
+@functools.partial(jax.jit, static_argnames=("n_pad", "loss"))
 def padded_loss(theta, n_pairs, n_pad: int, *, loss="mse", vocab_size=None, pattern_clamp=None):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``."""
     fwd = closed_form_forward(theta, n_pairs, n_pad, pattern_clamp)

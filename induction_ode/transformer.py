@@ -6,6 +6,7 @@ This is the full-weight model that the 19-parameter ODE stands for. Weights are 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -52,6 +53,7 @@ def forward_one(weights: Weights, tokens: jax.Array, pos: jax.Array) -> jax.Arra
     return weights.WO @ h2_query
 
 
+@functools.partial(jax.jit, static_argnames=("loss",))
 def batch_losses(weights: Weights, batch: Batch, *, loss: str = "mse") -> jax.Array:
     """Per-sequence loss, shape ``(B,)``: ``½‖ŷ − y_k‖²`` or cross-entropy over ``batch.vocab``."""
     yhat = jax.vmap(forward_one, in_axes=(None, 0, 0))(weights, batch.tokens, batch.positions)

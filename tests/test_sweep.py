@@ -10,7 +10,6 @@ import pytest
 
 from induction_ode import emergence_time
 from induction_ode import ode as ode_module
-from induction_ode import sweep as sweep_module
 from induction_ode.sweep import bucket_size, sweep
 
 LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
@@ -29,13 +28,13 @@ def test_sixteen_lengths_compile_once(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(ode_module, "emergence_core", counting)
-    sweep_module.compiled_emergence.cache_clear()
+    ode_module.compiled_emergence.cache_clear()
     result = sweep(LENGTHS, t_max=4000.0, rtol=1e-6, atol=1e-8)
     assert traces == [16]
     assert result.n_compilations == 1
     assert list(result.n_pairs) == LENGTHS
     assert np.all(np.diff(result.t_star) > 0)  # the harder the task, the later
-    sweep_module.compiled_emergence.cache_clear()
+    ode_module.compiled_emergence.cache_clear()
 
 
 def test_sweep_matches_single_runs_and_buckets():
