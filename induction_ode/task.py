@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-TOKEN_KINDS = ("haar", "signed_perm", "gaussian")
+TOKEN_KINDS = ("haar", "signed_perm", "gaussian", "fixed")
 PHASE_KINDS = ("uniform", "fixed")
 
 
@@ -106,8 +106,10 @@ def sample_batch(
         d: token width, ``d ≥ max(2N, V)``.
         vocab_size: ``V`` (default ``2N``); only the CE loss reads it.
         tokens: ``"haar"`` (rows of a Haar orthogonal matrix), ``"signed_perm"`` (a
-            random signed permutation of the standard basis) or ``"gaussian"`` (i.i.d.
-            ``N(0, 1/d)`` entries: *not* orthonormal, a negative control).
+            random signed permutation of the standard basis), ``"gaussian"`` (i.i.d.
+            ``N(0, 1/d)`` entries: not orthonormal, but still O(d)-invariant in distribution)
+            or ``"fixed"`` (the standard basis in every sequence: breaks the O(d) symmetry,
+            a negative control).
         phase: ``"uniform"`` (``φ ~ U[0, 2π)``) or ``"fixed"`` (``φ = 0``, a negative
             control that breaks the SO(2) symmetry).
 
@@ -130,8 +132,10 @@ def sample_batch(
         vocab = jnp.swapaxes(frames, -1, -2)[:, :vocab_size]
     elif tokens == "signed_perm":
         vocab = _signed_perm_frames(k_tok, batch, d, dtype)[:, :vocab_size]
-    else:
+    elif tokens == "gaussian":
         vocab = jax.random.normal(k_tok, (batch, vocab_size, d), dtype=dtype) / jnp.sqrt(d)
+    else:
+        vocab = jnp.broadcast_to(jnp.eye(d, dtype=dtype)[:vocab_size], (batch, vocab_size, d))
     if phase == "uniform":
         phi = jax.random.uniform(k_phase, (batch,), dtype=dtype, maxval=2 * jnp.pi)
     else:

@@ -82,10 +82,10 @@ class TrainResult(NamedTuple):
 
 
 def off_subspace_fraction(weights: Weights) -> jax.Array:
-    """``‖W − embed(project(W))‖_F / ‖W‖_F``, defined as 0 for ``W = 0``."""
+    """``‖W − embed(project(W))‖_F / ‖W‖_F``, defined as 0 for ``W = 0`` (NaN stays NaN)."""
     _, rest = project(weights)
     total = weights_norm(weights)
-    return jnp.where(total > 0, weights_norm(rest) / jnp.where(total > 0, total, 1.0), 0.0)
+    return jnp.where(total == 0, 0.0, weights_norm(rest) / jnp.where(total == 0, 1.0, total))
 
 
 def train(
