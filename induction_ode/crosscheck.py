@@ -121,18 +121,7 @@ def crosscheck(
         eval_batch=eval_batch,
     )
     start = time.perf_counter()
-    run = train(
-        n_pairs,
-        d,
-        steps=steps,
-        lr=lr,
-        batch=batch,
-        seed=seed,
-        record_every=record_every,
-        tokens=tokens,
-        phase=phase,
-        eval_batch=eval_batch,
-    )
+    run = train(**settings)
     jax.block_until_ready(run.losses)
     wall_full = time.perf_counter() - start
     ts = np.asarray(run.steps, float) * lr

@@ -28,6 +28,13 @@ PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
 
+def check_precision(precision: str):
+    """The JAX dtype of ``"float64"`` or ``"float32"``; ``ValueError`` otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
 def parse_metric(metric) -> int | None:
     """``"identity"`` → ``None``; ``("weights", d)`` or ``"weights:d"`` → ``d``."""
     if metric == "identity":
@@ -226,9 +233,7 @@ def simulate(
     """
     n_pairs = check_n_pairs(n_pairs)
     t_max = _check_positive("t_max", t_max)
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    dtype = check_precision(precision)
     dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
@@ -458,9 +463,7 @@ def emergence_time(
     """
     n_pairs = check_n_pairs(n_pairs)
     t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    dtype = check_precision(precision)
     dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     program = compiled_emergence(dyn, n_pairs, max_steps, mesh, 1, precision)

@@ -28,11 +28,11 @@ import numpy as np
 from jax.sharding import Mesh
 
 from .ode import (
-    PRECISIONS,
     Dynamics,
     Emergence,
     _check_positive,
     _initial,
+    check_precision,
     compiled_emergence,
     default_t_max,
     to_emergence,
@@ -133,9 +133,7 @@ def sweep(
     lengths = check_lengths(n_pairs_list)
     if batching not in BATCHINGS:
         raise ValueError(f"unknown batching {batching!r}; allowed: {', '.join(BATCHINGS)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    dtype = check_precision(precision)
     if t_max is None:
         t_maxes = [default_t_max(n) for n in lengths]
     elif np.ndim(t_max) == 0:
