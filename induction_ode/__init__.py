@@ -1,44 +1,46 @@
 """induction_ode: the emergence of an induction head as a 19-dimensional ODE.
 
-Importing the package enables JAX's float64 mode: the core runs in double precision.
+The public API is re-exported here and loaded on first use, so that the command line's
+``--help`` does not wait for JAX. Loading any part that uses JAX enables JAX's float64 mode:
+the core runs in double precision.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from .clamp import Clamp  # noqa: E402
-from .crosscheck import CrossCheck, crosscheck  # noqa: E402
-from .loss import (  # noqa: E402
-    PATTERN_CLAMPS,
-    attention_patterns,
-    population_loss,
-    population_loss_direct,
-)
-from .ode import Emergence, Trajectory, emergence_time, simulate, vector_field  # noqa: E402
-from .subspace import KEY_PARAMS, PARAM_NAMES, Weights, embed, project  # noqa: E402
-from .sweep import SweepResult, sweep  # noqa: E402
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PARAM_NAMES",
-    "KEY_PARAMS",
-    "PATTERN_CLAMPS",
-    "Clamp",
-    "CrossCheck",
-    "SweepResult",
-    "crosscheck",
-    "sweep",
-    "Emergence",
-    "Trajectory",
-    "Weights",
-    "attention_patterns",
-    "embed",
-    "emergence_time",
-    "population_loss",
-    "population_loss_direct",
-    "project",
-    "simulate",
-    "vector_field",
-]
+_EXPORTS = {
+    "PARAM_NAMES": "subspace",
+    "KEY_PARAMS": "subspace",
+    "Weights": "subspace",
+    "embed": "subspace",
+    "project": "subspace",
+    "PATTERN_CLAMPS": "loss",
+    "attention_patterns": "loss",
+    "population_loss": "loss",
+    "population_loss_direct": "loss",
+    "Emergence": "ode",
+    "Trajectory": "ode",
+    "emergence_time": "ode",
+    "simulate": "ode",
+    "vector_field": "ode",
+    "SweepResult": "sweeps",
+    "sweep": "sweeps",
+    "Clamp": "clamp",
+    "CrossCheck": "crosschecks",
+    "crosscheck": "crosschecks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+    raise AttributeError(f"module 'induction_ode' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

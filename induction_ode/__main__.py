@@ -1,5 +1,7 @@
-"""``python -m induction_ode``: the default sweep, printed as a table."""
+"""``python -m induction_ode [COMMAND]``: the command line (default: the sweep)."""
+
+import sys
 
 from .cli import app
 
-app()
+app(args=sys.argv[1:] or ["sweep"], prog_name="induction-ode")

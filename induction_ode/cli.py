@@ -1,81 +1,350 @@
 """The ``induction-ode`` command line: a thin layer over the library.
 
-JAX is imported lazily, inside the commands, so that ``--help`` answers at once.
+JAX is imported lazily, inside the commands, so that ``--help`` answers at once. Every
+command writes a JSON record (configuration, versions, device, wall time) and its figures,
+and turns bad input into a one-line error with exit code 2.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=False, help="Watch an induction head form: a 19-parameter ODE."
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Watch an induction head form: the 19-parameter gradient-flow ODE of a two-layer attention-only "
+    "transformer. Times are gradient-flow times; T = 2N + 1 tokens.",
 )
 
-DEFAULT_N = "2,4,8,16,32"
 SHORT = {"alpha3": "α3", "beta2": "β2", "gamma3": "γ3"}
 
 
-def _parse_lengths(text: str) -> list[int]:
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+def _fail(message: str):
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _select_device(device: str) -> None:
+    if device not in ("auto", "cpu"):
+        raise UsageError(f"--device must be 'auto' or 'cpu', got {device!r}")
+    if device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def _out_dir(out: Path) -> Path:
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"--n-pairs must be comma-separated integers >= 1, got {text!r}") from None
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"cannot write to --out {out}: {err.strerror or err}") from None
+    return out
+
+
+def _lengths(n_pairs: str | None, n_min: int, n_max: int, num: int) -> list[int]:
+    if n_pairs is not None:
+        try:
+            values = [int(v) for v in n_pairs.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"--n-pairs must be comma-separated integers >= 1, got {n_pairs!r}") from None
+    else:
+        if n_min < 1 or n_max < n_min or num < 1:
+            raise UsageError("need 1 <= --n-min <= --n-max and --num >= 1")
+        import numpy as np
+
+        values = sorted({int(round(v)) for v in np.geomspace(n_min, n_max, num)})
     if not values or min(values) < 1:
-        raise typer.BadParameter(f"--n-pairs must be comma-separated integers >= 1, got {text!r}")
+        raise UsageError(f"--n-pairs must be comma-separated integers >= 1, got {n_pairs!r}")
     return values
 
 
-@app.callback(invoke_without_command=True)
-def main(ctx: typer.Context):
-    """With no command, run the default sweep."""
-    if ctx.invoked_subcommand is None:
-        sweep(n_pairs=DEFAULT_N, rtol=1e-8)
+def _metric(text: str):
+    if text == "identity":
+        return "identity"
+    if text.startswith("weights:") and text[8:].isdigit():
+        return ("weights", int(text[8:]))
+    raise UsageError(f"unknown metric {text!r}; allowed: identity or weights:D (D an integer)")
+
+
+def _run(body):
+    """Run a command body; library ``ValueError`` and :class:`UsageError` become one line."""
+    try:
+        return body()
+    except (UsageError, ValueError) as err:
+        _fail(str(err))
+
+
+def _progress(console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 @app.command()
 def sweep(
-    n_pairs: str = typer.Option(DEFAULT_N, "--n-pairs", help="Comma-separated N (T = 2N+1 tokens)."),
-    rtol: float = typer.Option(1e-8, help="Relative tolerance of the adaptive solver."),
+    n_pairs: str = typer.Option(
+        None, "--n-pairs", help="Comma-separated N, e.g. 4,8,16 (overrides the range)."
+    ),
+    n_min: int = typer.Option(2, help="Smallest N of a geometric range."),
+    n_max: int = typer.Option(32, help="Largest N of a geometric range."),
+    num: int = typer.Option(5, help="Number of lengths in the geometric range."),
+    metric: str = typer.Option("identity", help="identity or weights:D (full-weight GD at width D)."),
+    loss: str = typer.Option("mse", help="mse or ce."),
+    rtol: float = typer.Option(1e-8, help="Relative tolerance of the adaptive solver (atol = rtol/100)."),
+    t_max: float = typer.Option(None, help="Time limit per length (default 20 T²)."),
+    precision: str = typer.Option("float64", help="float64 or float32."),
+    fit_last: int = typer.Option(3, help="Fit t* = c T^p over this many largest lengths."),
+    out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
+    resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
+    device: str = typer.Option("auto", help="auto (GPU when JAX sees one) or cpu."),
 ):
-    """Emergence time t* (first L <= L(0)/2) and half-times of alpha3, beta2, gamma3 across N."""
-    lengths = _parse_lengths(n_pairs)
+    """Emergence time t* and the half-times of α3, β2, γ3 across context lengths."""
+    _run(
+        lambda: _sweep(
+            n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit_last, out, resume, device
+        )
+    )
+
+
+def _sweep(n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit_last, out, resume, device):
+    _select_device(device)
+    lengths = _lengths(n_pairs, n_min, n_max, num)
+    metric_value = _metric(metric)
+    if t_max is not None and not t_max > 0:
+        raise UsageError(f"--t-max must be > 0, got {t_max}")
+    out = _out_dir(out)
+    config = dict(metric=metric, loss=loss, rtol=rtol, atol=rtol * 1e-2, t_max=t_max, precision=precision)
     from rich.console import Console
-    from rich.progress import Progress
+
+    from .records import emergence_record, environment, read_json, write_json, write_sweep_csv
+    from .sweeps import sweep as run_sweep
+
+    path = out / "results.json"
+    done: dict[int, dict] = {}
+    if resume and path.exists():
+        old = read_json(path)
+        if old.get("kind") != "sweep" or old.get("config") != config:
+            raise UsageError(f"--resume: {path} was written with another configuration ({old.get('config')})")
+        done = {r["n_pairs"]: r for r in old["lengths"]}
+    elif path.exists() and not resume:
+        path.unlink()
+    console = Console(stderr=True)
+    todo = [n for n in lengths if n not in done]
+    if done:
+        console.print(f"resuming: {len(done)} length(s) on disk, {len(todo)} to run")
+    record = dict(kind="sweep", config=config, environment=environment(), lengths=list(done.values()))
+    start = time.perf_counter()
+
+    def save():
+        record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
+        record["wall_time"] = time.perf_counter() - start
+        write_json(path, record)
+
+    if todo:
+        with _progress(console) as progress:
+            task = progress.add_task("compiling, then one length at a time", total=len(todo))
+            last = [time.perf_counter()]
+
+            def finished(e):
+                now = time.perf_counter()
+                done[e.n_pairs] = emergence_record(e, now - last[0])
+                last[0] = now
+                save()
+                progress.advance(task)
+
+            run_sweep(
+                todo,
+                t_max,
+                metric=metric_value,
+                loss=loss,
+                rtol=rtol,
+                atol=rtol * 1e-2,
+                precision=precision,
+                group_size=1,
+                on_result=finished,
+            )
+    _finish_sweep(record, lengths, done, fit_last, out, console, save, write_sweep_csv)
+
+
+def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_sweep_csv):
     from rich.table import Table
 
-    from .scaling import fit_power_law, local_exponents
-    from .sweep import sweep as run_sweep
+    from .plots import scaling_figure
+    from .scaling import fit_power_law
 
-    console = Console()
-    start = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("compiling, then one length at a time", total=len(lengths))
-        result = run_sweep(
-            lengths, rtol=rtol, atol=rtol * 1e-2, group_size=1, on_result=lambda e: progress.advance(task)
-        )
-    wall = time.perf_counter() - start
-    table = Table(title="Emergence of the induction head (identity metric, gradient-flow time)")
-    for col in ("N", "T", "t*", "t_half alpha3", "t_half beta2", "t_half gamma3", "order", "p_local"):
+    rows = [done[n] for n in sorted(done)]
+    seq = [r["seq_len"] for r in rows]
+    t_star = [float("nan") if r["t_star"] is None else r["t_star"] for r in rows]
+    try:
+        fit = fit_power_law(seq, t_star, last=fit_last)
+        record["fit"] = fit._asdict()
+    except ValueError:
+        record["fit"] = None
+    save()
+    write_sweep_csv(out / "results.csv", rows)
+    scaling_figure(record, out / "scaling.png")
+    table = Table(title="Emergence of the induction head (gradient-flow time)")
+    for col in ("N", "T", "t*", "t½ α3", "t½ β2", "t½ γ3", "order", "wall s"):
         table.add_column(col, justify="right")
-    p_loc = [float("nan"), *local_exponents(result.seq_len, result.t_star)]
-    for e, p in zip(result.results, p_loc):
-        h = e.half_times
+    for r in rows:
+        h = r["half_times"]
+        fmt = lambda v: "—" if v is None else f"{v:.5g}"  # noqa: E731
         table.add_row(
-            str(e.n_pairs),
-            str(2 * e.n_pairs + 1),
-            f"{e.t_star:.6g}",
-            f"{h['alpha3']:.5g}",
-            f"{h['beta2']:.5g}",
-            f"{h['gamma3']:.5g}",
-            " < ".join(e.order),
-            f"{p:.3f}",
+            str(r["n_pairs"]),
+            str(r["seq_len"]),
+            fmt(r["t_star"]),
+            fmt(h["alpha3"]),
+            fmt(h["beta2"]),
+            fmt(h["gamma3"]),
+            "<".join(SHORT[n] for n in r["order"]),
+            f"{r['wall_time']:.1f}",
         )
-    console.print(table)
-    if len(lengths) >= 3:
-        fit = fit_power_law(result.seq_len, result.t_star, last=3)
-        console.print(f"fit over the 3 largest T: t* ~ {fit.c:.3g} T^{fit.p:.3f} ± {fit.p_err:.3f}")
-    console.print(
-        f"wall time {wall:.1f} s ({result.compile_time:.1f} s compiling) on {', '.join(result.devices)}"
+    from rich.console import Console
+
+    Console().print(table)
+    fit = record["fit"]
+    if fit is not None:
+        err = "" if fit["p_err"] is None or fit["p_err"] != fit["p_err"] else f" ± {fit['p_err']:.3f}"
+        console.print(f"t* ~ {fit['c']:.3g}·T^{fit['p']:.3f}{err} over T = {[seq[i] for i in fit['used']]}")
+    console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png")
+
+
+@app.command()
+def simulate(
+    n_pairs: int = typer.Option(8, "--n-pairs", help="N (T = 2N + 1 tokens)."),
+    metric: str = typer.Option("identity", help="identity or weights:D."),
+    loss: str = typer.Option("mse", help="mse or ce."),
+    rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
+    t_max: float = typer.Option(None, help="End time (default 2 t*)."),
+    out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
+    device: str = typer.Option("auto", help="auto or cpu."),
+):
+    """One trajectory: trajectory.json, loss.png, parameters.png, attention.png."""
+    _run(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, out, device))
+
+
+def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
+    _select_device(device)
+    metric_value = _metric(metric)
+    if n_pairs < 1:
+        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    out = _out_dir(out)
+    import numpy as np
+    from rich.console import Console
+
+    from . import attention_patterns, emergence_time
+    from . import simulate as run_simulate
+    from .plots import trajectory_figures
+    from .records import environment, write_json
+
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    kw = dict(metric=metric_value, loss=loss, rtol=rtol, atol=rtol * 1e-2)
+    with console.status("locating t* (compiling first)"):
+        e = emergence_time(n_pairs, **kw)
+    end = t_max if t_max is not None else (2 * e.t_star if e.emerged else None)
+    if end is None:
+        raise UsageError("no emergence before the default time limit; pass --t-max")
+    with _progress(console) as progress:
+        task = progress.add_task("integrating", total=20)
+        traj = run_simulate(n_pairs, end, chunks=20, on_chunk=lambda t, T: progress.advance(task), **kw)
+    k = n_pairs // 2
+    moments = []
+    for frac in (0.25, 0.75, 1.0, 2.0):
+        t = min(frac * (e.t_star if e.emerged else end), end)
+        theta = traj.thetas[int(np.argmin(np.abs(traj.ts - t)))]
+        layer1, layer2 = attention_patterns(theta, n_pairs, k)
+        moments.append(dict(t=float(t), k=k, layer1=np.asarray(layer1), layer2=np.asarray(layer2)))
+    record = dict(
+        kind="simulate",
+        config=dict(n_pairs=n_pairs, metric=metric, loss=loss, rtol=rtol, t_max=end),
+        environment=environment(),
+        ts=traj.ts,
+        thetas=traj.thetas,
+        losses=traj.losses,
+        t_star=e.t_star,
+        half_times=e.half_times,
+        order=list(e.order),
+        attention=moments,
+        wall_time=time.perf_counter() - start,
     )
+    write_json(out / "trajectory.json", record)
+    paths = trajectory_figures(record, out)
+    console.print(
+        f"t* = {e.t_star:.6g}; order {' < '.join(e.order)}; wrote trajectory.json and "
+        + ", ".join(p.name for p in paths)
+    )
+
+
+@app.command()
+def crosscheck(
+    n_pairs: int = typer.Option(3, "--n-pairs", help="N."),
+    d: int = typer.Option(8, help="Width d >= 2N."),
+    batch: int = typer.Option(32768, help="Fresh sequences per step."),
+    steps: int = typer.Option(900, help="Gradient-descent steps."),
+    lr: float = typer.Option(1.0, help="Learning rate (ODE time = step × lr)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(Path("runs/crosscheck"), help="Output directory."),
+    device: str = typer.Option("auto", help="auto or cpu."),
+):
+    """Train the full-weight network and compare it with the ODE: crosscheck.json, crosscheck.png."""
+    _run(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device))
+
+
+def _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device):
+    _select_device(device)
+    if d < 2 * n_pairs or n_pairs < 1:
+        raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
+    out = _out_dir(out)
+    from rich.console import Console
+
+    from .crosschecks import crosscheck as run_crosscheck
+    from .plots import crosscheck_figure
+    from .records import environment, write_json
+
+    console = Console(stderr=True)
+    with console.status(f"training the full network ({steps} steps of {batch}) and integrating the ODE"):
+        check = run_crosscheck(n_pairs, d, batch=batch, steps=steps, lr=lr, seed=seed)
+    record = dict(kind="crosscheck", config=check.settings, environment=environment(), **check.to_json())
+    write_json(out / "crosscheck.json", record)
+    crosscheck_figure(record, out / "crosscheck.png")
+    console.print(
+        f"max off-subspace {check.max_off_subspace_fraction:.3g}, max trajectory error "
+        f"{check.max_trajectory_rel_error:.3g}, t* full/ODE = {check.t_star_ratio:.4f}; "
+        f"wall {check.wall_full:.1f} s full vs {check.wall_ode:.1f} s ODE"
+    )
+
+
+@app.command()
+def plot(record: Path = typer.Argument(..., help="A results.json, trajectory.json or crosscheck.json.")):
+    """Redraw the figures of a JSON record, next to it."""
+
+    def body():
+        if not record.is_file():
+            raise UsageError(f"no such file: {record}")
+        from .plots import plot_record
+
+        for p in plot_record(record):
+            typer.echo(f"wrote {p}")
+
+    _run(body)
+
+
+def main():
+    app()

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+jax.config.update("jax_enable_x64", True)  # the core runs in float64
+
 PARAM_NAMES = (
     ("alpha1", "alpha2", "alpha3")
     + tuple(f"beta{i}" for i in range(1, 13))

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+jax.config.update("jax_enable_x64", True)  # the core runs in float64
+
 TOKEN_KINDS = ("haar", "signed_perm", "gaussian", "fixed")
 PHASE_KINDS = ("uniform", "fixed")
 

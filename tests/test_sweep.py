@@ -10,7 +10,7 @@ import pytest
 
 from induction_ode import emergence_time
 from induction_ode import ode as ode_module
-from induction_ode.sweep import bucket_size, sweep
+from induction_ode.sweeps import bucket_size, sweep
 
 LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
 # A length run inside a padded batch takes other adaptive steps than alone (roundoff
@@ -69,7 +69,7 @@ SHARDED = """
 import json, sys
 import jax
 import induction_ode
-from induction_ode.sweep import sweep
+from induction_ode.sweeps import sweep
 lengths = [2, 3, 4, 5, 6]
 one = sweep(lengths, devices=jax.devices()[:1], rtol=1e-8)
 four = sweep(lengths, devices=jax.devices(), rtol=1e-8)

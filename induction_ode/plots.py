@@ -1,0 +1,184 @@
+"""Figures, each drawn from a JSON record (see :mod:`induction_ode.records`).
+
+Axes carry units: time is gradient-flow time (dimensionless; ``t = n·η`` after ``n`` steps of
+full-weight gradient descent at learning rate ``η`` under the weights metric), and context
+length ``T = 2N + 1`` is in tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .subspace import KEY_PARAMS, PARAM_NAMES  # noqa: E402
+
+TIME_LABEL = "gradient-flow time t"
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ"}
+KEY_COLOURS = {"alpha3": "tab:red", "beta2": "tab:blue", "gamma3": "tab:green"}
+
+
+def pretty(name: str) -> str:
+    """``"alpha3"`` → ``"α3"``."""
+    for word, letter in GREEK.items():
+        if name.startswith(word):
+            return letter + name[len(word) :]
+    return name
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def scaling_figure(record: dict, path: Path) -> Path:
+    """Log-log ``t*`` against ``T`` with the fitted power law and an ``L²`` reference line."""
+    rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
+    seq = np.array([r["seq_len"] for r in rows], float)
+    t_star = np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ax.loglog(seq, t_star, "o", color="black", label="ODE: first time $L \\leq L(0)/2$")
+    fit = record.get("fit")
+    if fit is not None:
+        used = seq[np.asarray(fit["used"], int)]
+        grid = np.geomspace(used.min(), used.max(), 50)
+        err = "" if fit["p_err"] is None else f" ± {fit['p_err']:.2f}"
+        ax.loglog(
+            grid,
+            fit["c"] * grid ** fit["p"],
+            "-",
+            color="tab:blue",
+            label=f"fit over T = {int(used.min())}…{int(used.max())}: $T^{{{fit['p']:.2f}}}${err}",
+        )
+    finite = np.isfinite(t_star)
+    if finite.any():
+        anchor = np.flatnonzero(finite)[-1]
+        grid = np.geomspace(seq.min(), seq.max(), 50)
+        ax.loglog(
+            grid,
+            t_star[anchor] * (grid / seq[anchor]) ** 2,
+            "--",
+            color="grey",
+            label="$\\propto T^2$ reference",
+        )
+    ax.set_xlabel("context length T (tokens)")
+    ax.set_ylabel(f"emergence time t* ({TIME_LABEL})")
+    ax.set_title("Induction-head emergence time against context length")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def trajectory_figures(record: dict, out: Path) -> list[Path]:
+    """Loss curve (t* marked), the 19 pseudo-parameters in three panels, attention heatmaps."""
+    ts = np.array(record["ts"])
+    thetas = np.array(record["thetas"])
+    losses = np.array(record["losses"])
+    t_star = record.get("t_star")
+    n = record["config"]["n_pairs"]
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(ts, losses, color="black")
+    ax.axhline(0.5 * losses[0], color="grey", ls=":", lw=1, label="$L(0)/2$")
+    if t_star is not None:
+        ax.axvline(t_star, color="tab:red", ls="--", lw=1, label=f"t* = {t_star:.4g}")
+    ax.set_xlabel(TIME_LABEL)
+    ax.set_ylabel("population loss L")
+    ax.set_title(f"Loss, N = {n} (T = {2 * n + 1} tokens)")
+    ax.legend(fontsize=8)
+    paths = [_save(fig, out / "loss.png")]
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+    groups = {"alpha": range(0, 3), "beta": range(3, 15), "gamma": range(15, 19)}
+    for ax, (group, idx) in zip(axes, groups.items()):
+        for i in idx:
+            name = PARAM_NAMES[i]
+            key = name in KEY_PARAMS
+            ax.plot(
+                ts,
+                thetas[:, i],
+                lw=2.2 if key else 0.9,
+                color=KEY_COLOURS.get(name),
+                alpha=1 if key else 0.6,
+                label=pretty(name),
+            )
+        if t_star is not None:
+            ax.axvline(t_star, color="grey", ls="--", lw=1)
+        ax.set_title(f"{GREEK[group]} ({len(idx)} pseudo-parameters)")
+        ax.set_xlabel(TIME_LABEL)
+        ax.legend(fontsize=7, ncol=2 if len(idx) > 4 else 1)
+    axes[0].set_ylabel("value")
+    paths.append(_save(fig, out / "parameters.png"))
+
+    moments = record.get("attention", [])
+    if moments:
+        fig, axes = plt.subplots(
+            2, len(moments), figsize=(3.2 * len(moments), 6.4), squeeze=False, layout="constrained"
+        )
+        for j, m in enumerate(moments):
+            layer1, layer2 = np.array(m["layer1"]), np.array(m["layer2"])
+            axes[0, j].imshow(layer1, cmap="viridis", vmin=0, vmax=1)
+            axes[0, j].set_title(f"layer 1, t = {m['t']:.4g}", fontsize=9)
+            axes[0, j].set_xlabel("key position s")
+            axes[1, j].bar(np.arange(layer2.size), layer2, color="tab:blue")
+            axes[1, j].axvline(2 * m["k"] + 1, color="tab:red", ls=":", lw=1)
+            axes[1, j].set_ylim(0, 1)
+            axes[1, j].set_title(f"layer 2, query row (label at {2 * m['k'] + 1})", fontsize=9)
+            axes[1, j].set_xlabel("key position s")
+        axes[0, 0].set_ylabel("query position t")
+        axes[1, 0].set_ylabel("attention weight")
+        paths.append(_save(fig, out / "attention.png"))
+    return paths
+
+
+def crosscheck_figure(record: dict, path: Path) -> Path:
+    """ODE against full-weight α3, β2, γ3, and the off-subspace fraction over time."""
+    ts = np.array(record["ts"])
+    full, ode = np.array(record["theta_full"]), np.array(record["theta_ode"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in KEY_PARAMS:
+        i = PARAM_NAMES.index(name)
+        ax1.plot(ts, ode[:, i], color=KEY_COLOURS[name], lw=2, label=f"{pretty(name)} ODE")
+        ax1.plot(
+            ts,
+            full[:, i],
+            color=KEY_COLOURS[name],
+            ls="none",
+            marker=".",
+            ms=4,
+            label=f"{pretty(name)} full weights",
+        )
+    ax1.set_xlabel(TIME_LABEL + " (= step × learning rate)")
+    ax1.set_ylabel("pseudo-parameter")
+    ax1.legend(fontsize=7, ncol=2)
+    ax1.set_title("Full-weight gradient descent against the ODE")
+    ax2.semilogy(ts[1:], np.array(record["off_subspace_fraction"])[1:], color="black")
+    ax2.set_xlabel(TIME_LABEL)
+    ax2.set_ylabel("‖W − P(W)‖ / ‖W‖")
+    ax2.set_title("Off-subspace fraction of the full weights")
+    for t, style in ((record.get("t_star_ode"), "--"), (record.get("t_star_full"), ":")):
+        if t is not None:
+            for ax in (ax1, ax2):
+                ax.axvline(t, color="grey", ls=style, lw=1)
+    return _save(fig, path)
+
+
+def plot_record(path: Path) -> list[Path]:
+    """Redraw the figures of a JSON record next to it; returns the files written."""
+    from .records import read_json
+
+    path = Path(path)
+    record = read_json(path)
+    kind = record.get("kind")
+    if kind == "sweep":
+        return [scaling_figure(record, path.parent / "scaling.png")]
+    if kind == "simulate":
+        return trajectory_figures(record, path.parent)
+    if kind == "crosscheck":
+        return [crosscheck_figure(record, path.parent / "crosscheck.png")]
+    raise ValueError(f"{path} is not a sweep, simulate or crosscheck record (kind={kind!r})")

@@ -1,0 +1,105 @@
+"""JSON records of runs: configuration, versions, device, wall time, and results.
+
+Every record is a dict with ``"kind"`` (``"sweep"``, ``"simulate"`` or ``"crosscheck"``),
+``"config"`` (the arguments that define the run), ``"environment"`` and the results. A figure
+can always be redrawn from its record (:mod:`induction_ode.plots`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from .ode import Emergence
+from .subspace import KEY_PARAMS
+
+
+def environment() -> dict:
+    """Package, JAX and Python versions and the default JAX device."""
+    import diffrax
+    import jax
+
+    from . import __version__
+
+    return dict(
+        induction_ode=__version__,
+        jax=jax.__version__,
+        diffrax=diffrax.__version__,
+        python=platform.python_version(),
+        device=str(jax.devices()[0]),
+        platform=jax.default_backend(),
+    )
+
+
+def _clean(value):
+    """JSON-safe copy: arrays to lists, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Write atomically (a temporary file, then rename), so a kill never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_clean(record), indent=2))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def emergence_record(e: Emergence, wall_time: float) -> dict:
+    """One context length's result as a JSON-ready dict (times in gradient-flow units)."""
+    return dict(
+        n_pairs=e.n_pairs,
+        seq_len=2 * e.n_pairs + 1,
+        t_star=e.t_star,
+        emerged=e.emerged,
+        half_times=e.half_times,
+        order=list(e.order),
+        label_attention=e.label_attention,
+        loss0=e.loss0,
+        theta_star=e.theta_star,
+        theta_end=e.theta_end,
+        t_max=e.t_max,
+        wall_time=wall_time,
+    )
+
+
+SWEEP_COLUMNS = (
+    "n_pairs",
+    "seq_len",
+    "t_star",
+    *(f"t_half_{k}" for k in KEY_PARAMS),
+    "label_attention",
+    "wall_time",
+)
+
+
+def write_sweep_csv(path: Path, lengths: list[dict]) -> None:
+    """One row per length: N, T, t*, the three half-times, label attention, wall time (s)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SWEEP_COLUMNS)
+        for r in lengths:
+            halves = [r["half_times"][k] for k in KEY_PARAMS]
+            writer.writerow(
+                [r["n_pairs"], r["seq_len"], r["t_star"], *halves, r["label_attention"], r["wall_time"]]
+            )

@@ -1,0 +1,158 @@
+"""End-to-end tests of the command line with typer's CliRunner (and one real kill)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import matplotlib.pyplot as plt
+import pytest
+from typer.testing import CliRunner
+
+from induction_ode.cli import app
+
+runner = CliRunner()
+
+
+def assert_png(path):
+    assert path.is_file() and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = plt.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_help_does_not_import_jax():
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom induction_ode.cli import app\n"
+        "r = CliRunner().invoke(app, ['--help'])\nassert r.exit_code == 0 and 'sweep' in r.output\n"
+        "print('jax' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    result = runner.invoke(app, ["sweep", "--n-pairs", "1,2,3", "--out", str(out), "--rtol", "1e-7"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_sweep_writes_records_and_figure(sweep_dir):
+    record = json.loads((sweep_dir / "results.json").read_text())
+    assert record["kind"] == "sweep"
+    assert set(record["config"]) == {"metric", "loss", "rtol", "atol", "t_max", "precision"}
+    assert {"induction_ode", "jax", "device"} <= set(record["environment"])
+    assert [r["n_pairs"] for r in record["lengths"]] == [1, 2, 3]
+    for r in record["lengths"]:
+        assert r["seq_len"] == 2 * r["n_pairs"] + 1 and r["emerged"]
+        assert set(r["half_times"]) == {"alpha3", "beta2", "gamma3"}
+    assert record["fit"]["used"] == [0, 1, 2]
+    lines = (sweep_dir / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
+    assert_png(sweep_dir / "scaling.png")
+
+
+def test_plot_regenerates_the_figure(sweep_dir):
+    (sweep_dir / "scaling.png").unlink()
+    result = runner.invoke(app, ["plot", str(sweep_dir / "results.json")])
+    assert result.exit_code == 0, result.output
+    assert_png(sweep_dir / "scaling.png")
+
+
+def test_resume_after_kill(tmp_path):
+    """Kill a sweep after two lengths are on disk; --resume keeps them and runs the rest."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "induction_ode", "sweep", "--n-pairs", "1,2,40", "--out", str(tmp_path)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = tmp_path / "results.json"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists() and len(json.loads(path.read_text())["lengths"]) >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = json.loads(path.read_text())["lengths"]
+    assert [r["n_pairs"] for r in before] == [1, 2], "the sweep was not killed part-way"
+    result = runner.invoke(app, ["sweep", "--n-pairs", "1,2,3", "--out", str(tmp_path), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "2 length(s) on disk, 1 to run" in result.output
+    after = json.loads(path.read_text())["lengths"]
+    assert [r["n_pairs"] for r in after] == [1, 2, 3]
+    assert after[:2] == before  # finished lengths are kept as they were, not recomputed
+
+
+def test_simulate_writes_trajectory_and_figures(tmp_path):
+    result = runner.invoke(app, ["simulate", "--n-pairs", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "trajectory.json").read_text())
+    assert record["kind"] == "simulate" and len(record["ts"]) == len(record["losses"])
+    assert len(record["thetas"][0]) == 19 and len(record["attention"]) == 4
+    for name in ("loss.png", "parameters.png", "attention.png"):
+        assert_png(tmp_path / name)
+
+
+def test_crosscheck_writes_record_and_figure(tmp_path):
+    args = [
+        "crosscheck",
+        "--n-pairs",
+        "2",
+        "--d",
+        "4",
+        "--batch",
+        "256",
+        "--steps",
+        "60",
+        "--out",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "crosscheck.json").read_text())
+    for key in ("max_off_subspace_fraction", "max_trajectory_rel_error", "t_star_ode", "t_star_full"):
+        assert key in record
+    assert record["kind"] == "crosscheck" and record["config"]["batch"] == 256
+    assert_png(tmp_path / "crosscheck.png")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "--n-pairs", "0"], "--n-pairs"),
+        (["sweep", "--n-pairs", "abc"], "--n-pairs"),
+        (["sweep", "--n-pairs", "2", "--metric", "euclid"], "unknown metric"),
+        (["sweep", "--n-pairs", "2", "--metric", "weights:3"], "d >= 2N"),
+        (["sweep", "--n-pairs", "2", "--loss", "l1"], "unknown loss"),
+        (["sweep", "--n-pairs", "2", "--t-max", "-1"], "--t-max"),
+        (["sweep", "--n-pairs", "2", "--device", "tpu9"], "--device"),
+        (["simulate", "--n-pairs", "0"], "--n-pairs"),
+        (["crosscheck", "--n-pairs", "3", "--d", "4"], "--d"),
+        (["plot", "nowhere.json"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, tmp_path):
+    result = runner.invoke(app, [*args, *(["--out", str(tmp_path)] if args[0] != "plot" else [])])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["sweep", "--n-pairs", "2", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "cannot write to --out" in result.output
+
+
+def test_resume_with_another_configuration(sweep_dir):
+    result = runner.invoke(
+        app, ["sweep", "--n-pairs", "1,2,3", "--out", str(sweep_dir), "--resume", "--rtol", "1e-6"]
+    )
+    assert result.exit_code == 2 and "another configuration" in result.output
