@@ -140,7 +140,7 @@ def crosscheck_figure(record: dict, path: Path) -> Path:
     """ODE against full-weight α3, β2, γ3, and the off-subspace fraction over time."""
     ts = np.array(record["ts"])
     full, ode = np.array(record["theta_full"]), np.array(record["theta_ode"])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for name in KEY_PARAMS:
         i = PARAM_NAMES.index(name)
         ax1.plot(ts, ode[:, i], color=KEY_COLOURS[name], lw=2, label=f"{pretty(name)} ODE")
@@ -159,12 +159,13 @@ def crosscheck_figure(record: dict, path: Path) -> Path:
     ax1.set_title("Full-weight gradient descent against the ODE")
     ax2.semilogy(ts[1:], np.array(record["off_subspace_fraction"])[1:], color="black")
     ax2.set_xlabel(TIME_LABEL)
-    ax2.set_ylabel("‖W − P(W)‖ / ‖W‖")
+    ax2.set_ylabel("off-subspace fraction ‖W − P(W)‖/‖W‖")
     ax2.set_title("Off-subspace fraction of the full weights")
-    for t, style in ((record.get("t_star_ode"), "--"), (record.get("t_star_full"), ":")):
+    for t, style, who in ((record.get("t_star_ode"), "--", "ODE"), (record.get("t_star_full"), ":", "full")):
         if t is not None:
-            for ax in (ax1, ax2):
-                ax.axvline(t, color="grey", ls=style, lw=1)
+            ax1.axvline(t, color="grey", ls=style, lw=1)
+            ax2.axvline(t, color="grey", ls=style, lw=1, label=f"t* {who} = {t:.4g}")
+    ax2.legend(fontsize=8)
     return _save(fig, path)
 
 
