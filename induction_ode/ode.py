@@ -358,18 +358,18 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
     early = jax.tree.map(lambda a: a[0], interps)
     late = jax.tree.map(lambda a: a[1], interps)
 
+    key_idx = jnp.array(KEY_INDEX)
+
     def path(t):
         y = jnp.where(t <= t1, early.evaluate(jnp.clip(t, 0.0, t1)), late.evaluate(jnp.clip(t, t1, 2 * t1)))
-        return dyn.effective(t, y)[0][jnp.array(KEY_INDEX)]
+        return dyn.effective(t, y)[0][key_idx]
 
-    theta_end_eff = dyn.effective(2 * t1, theta_end)[0]
-    key_idx = jnp.array(KEY_INDEX)
+    theta_end_eff, strength = dyn.effective(2 * t1, theta_end)
     halves = _first_crossing(
         path, 2 * t1, dyn.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx]
     )
     halves = jnp.where(emerged & (t_star > 0), halves, jnp.where(emerged, 0.0, jnp.nan))
-    theta_eff, strength = dyn.effective(2 * t1, theta_end)
-    fwd = closed_form_forward(theta_eff, n_pairs, n_pad, strength)
+    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength)
     on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
     label_attention = jnp.sum(jnp.where(fwd.pair_valid, on_label, 0.0)) / jnp.asarray(n_pairs, dtype)
     return dict(
