@@ -344,7 +344,3 @@ def plot(record: Path = typer.Argument(..., help="A results.json, trajectory.jso
             typer.echo(f"wrote {p}")
 
     _run(body)
-
-
-def main():
-    app()
