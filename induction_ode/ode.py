@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .clamp import Clamp, free_mask
 from .loss import check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
@@ -25,6 +25,11 @@ from .task import check_n_pairs
 from .transformer import check_loss
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
+SOLVERS = ("tsit5", "kvaerno5")
+"""``tsit5``: explicit, cheap steps; its step is capped by the readout's relaxation rate (≈ 1),
+so its step count grows like ``T²``. ``kvaerno5``: implicit (ESDIRK, one 19×19 Jacobian per
+step), a roughly constant step count in ``T``, but each step costs ~10 explicit ones. On the
+2-core CPU of ``benchmarks/`` the two cross near ``N ≈ 100``."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
 
@@ -33,6 +38,13 @@ def check_precision(precision: str):
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
+
+
+def check_solver(solver: str) -> str:
+    """Return ``solver`` if it is one of :data:`SOLVERS`; ``ValueError`` otherwise."""
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+    return solver
 
 
 def parse_metric(metric) -> int | None:
@@ -61,6 +73,7 @@ class Dynamics:
         width: ``d`` of the ``("weights", d)`` metric, ``None`` for the identity metric.
         free: ``(19,)`` bools; frozen pseudo-parameters keep their initial value.
         clamp: a :class:`~induction_ode.clamp.Clamp` or ``None``.
+        solver: one of :data:`SOLVERS`.
     """
 
     loss: str = "mse"
@@ -68,9 +81,20 @@ class Dynamics:
     width: int | None = None
     free: tuple[bool, ...] = (True,) * N_PARAMS
     clamp: Clamp | None = None
+    solver: str = "tsit5"
 
     @classmethod
-    def make(cls, n_max: int, *, loss="mse", vocab_size=None, metric="identity", free=None, clamp=None):
+    def make(
+        cls,
+        n_max: int,
+        *,
+        loss="mse",
+        vocab_size=None,
+        metric="identity",
+        free=None,
+        clamp=None,
+        solver="tsit5",
+    ):
         """Validate user arguments against the largest ``N`` that will be run."""
         check_loss(loss)
         vocab = check_vocab_size(vocab_size, n_max) if (loss == "ce" and vocab_size is not None) else None
@@ -79,7 +103,7 @@ class Dynamics:
             raise ValueError(f"the weights metric needs d >= 2N = {2 * n_max}, got d={width}")
         if clamp is not None and not isinstance(clamp, Clamp):
             raise ValueError(f"clamp must be a Clamp or None, got {type(clamp).__name__}")
-        return cls(loss, vocab, width, tuple(bool(x) for x in free_mask(free)), clamp)
+        return cls(loss, vocab, width, tuple(bool(x) for x in free_mask(free)), clamp, check_solver(solver))
 
     def metric_scale(self, dtype) -> jax.Array:
         """``1/n_i`` for the weights metric, ones for the identity metric; shape ``(19,)``."""
@@ -140,23 +164,26 @@ def vector_field(
     return dyn.rhs(t, check_theta(theta), n_pairs, n_pairs)
 
 
-def _controller(dyn: Dynamics, rtol, atol):
-    return diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.0, icoeff=1.0, jump_ts=dyn.jump_ts())
-
-
 def _solve(dyn, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
     term = diffrax.ODETerm(lambda t, y, args: dyn.rhs(t, y, args, n_pad))
     dtype = theta0.dtype  # times share the state's precision (diffrax needs one dtype)
+    if dyn.solver == "tsit5":  # an I controller suits explicit RK; PI(0.3, 0.3) suits ESDIRK
+        solver, pcoeff, icoeff = diffrax.Tsit5(), 0.0, 1.0
+    else:
+        solver, pcoeff, icoeff = diffrax.Kvaerno5(), 0.3, 0.3
+    controller = diffrax.PIDController(
+        rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff, jump_ts=dyn.jump_ts()
+    )
     return diffrax.diffeqsolve(
         term,
-        diffrax.Tsit5(),
+        solver,
         jnp.asarray(t0, dtype),
         jnp.asarray(t1, dtype),
         None,
         theta0,
         args=n_pairs,
         saveat=saveat,
-        stepsize_controller=_controller(dyn, rtol, atol),
+        stepsize_controller=controller,
         event=event,
         max_steps=max_steps,
         throw=False,
@@ -211,13 +238,14 @@ def simulate(
     free=None,
     clamp: Clamp | None = None,
     precision: str = "float64",
-    max_steps: int = 16384,
+    solver: str = "tsit5",
+    max_steps: int | None = None,
     chunks: int = 1,
     on_chunk: Callable[[float, float], None] | None = None,
 ) -> Trajectory:
     """Integrate the gradient flow from ``theta0`` (default 0) to ``t_max``.
 
-    Adaptive Tsit5 with a PID step-size controller (diffrax).
+    Adaptive Tsit5 (or Kvaerno5) with a PID step-size controller (diffrax).
 
     Args:
         ts: increasing save times in ``[0, t_max]``, starting at 0 (default: 401 points).
@@ -225,6 +253,8 @@ def simulate(
             ``theta0``.
         clamp: a :class:`~induction_ode.clamp.Clamp`.
         precision: ``"float64"`` (default) or ``"float32"``.
+        solver: ``"tsit5"`` (default) or ``"kvaerno5"`` (see :data:`SOLVERS`).
+        max_steps: solver step budget (default :func:`default_max_steps`).
         chunks, on_chunk: integrate in ``chunks`` consecutive pieces and call
             ``on_chunk(t_done, t_max)`` after each (for progress bars).
 
@@ -234,7 +264,10 @@ def simulate(
     n_pairs = check_n_pairs(n_pairs)
     t_max = _check_positive("t_max", t_max)
     dtype = check_precision(precision)
-    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    dyn = Dynamics.make(
+        n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
+    )
+    max_steps = default_max_steps(n_pairs, solver) if max_steps is None else int(max_steps)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
         raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
@@ -343,7 +376,7 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
         nxt = (y_star, t_next, 2 * t_next, jnp.zeros((), bool))
         return nxt, (sol.interpolation, emerged, t_star.astype(dtype), y_star, sol.ys[-1])
 
-    # Bisection (not Newton, which fails to trace under shard_map), to 64 ulps in t.
+    # Bisection to 64 ulps in t (robust: the event function is monotone near t_star).
     tol = 64 * float(jnp.finfo(dtype).eps)
     root_finder = optx.Bisection(rtol=tol, atol=tol)
     save = diffrax.SaveAt(t1=True, dense=True)
@@ -395,15 +428,15 @@ def compiled_emergence(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, si
     def one(theta0, n, t_max, rtol, atol):
         return emergence_core(theta0, n, t_max, rtol, atol, dyn=dyn, n_pad=n_pad, max_steps=max_steps)
 
-    spec = PartitionSpec("lengths")
+    # The batch of lengths is sharded over the 1-D mesh and XLA partitions the vmapped solve
+    # (GSPMD), so one program serves any number of devices. (shard_map would let each device
+    # stop on its own, but lineax's linear solves inside kvaerno5 fail under it: lineax#185.)
+    lengths = NamedSharding(mesh, PartitionSpec("lengths"))
+    scalar = NamedSharding(mesh, PartitionSpec())
     program = jax.jit(
-        jax.shard_map(
-            jax.vmap(one, in_axes=(0, 0, 0, None, None)),
-            mesh=mesh,
-            in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()),
-            out_specs=spec,
-            check_vma=False,
-        )
+        jax.vmap(one, in_axes=(0, 0, 0, None, None)),
+        in_shardings=(lengths, lengths, lengths, scalar, scalar),
+        out_shardings=lengths,
     )
     dtype = PRECISIONS[dtype_name]
     shapes = (
@@ -414,6 +447,14 @@ def compiled_emergence(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, si
         jax.ShapeDtypeStruct((), dtype),
     )
     return program.lower(*shapes).compile()
+
+
+def default_max_steps(n_pairs: int, solver: str = "tsit5") -> int:
+    """Step budget: ``max(16384, 2 T²)`` for ``tsit5`` (it needs about ``0.6 T²`` steps to
+    reach ``2 t_star``), 16384 for ``kvaerno5`` (about 1,300 at ``N = 64``)."""
+    if check_solver(solver) == "tsit5":
+        return max(16384, 2 * (2 * int(n_pairs) + 1) ** 2)
+    return 16384
 
 
 def default_t_max(n_pairs: int) -> float:
@@ -452,7 +493,8 @@ def emergence_time(
     free=None,
     clamp: Clamp | None = None,
     precision: str = "float64",
-    max_steps: int = 16384,
+    solver: str = "tsit5",
+    max_steps: int | None = None,
 ) -> Emergence:
     """Emergence time ``t_star`` (first time with ``L ≤ ½ L(0)``), found by event root finding.
 
@@ -464,7 +506,10 @@ def emergence_time(
     n_pairs = check_n_pairs(n_pairs)
     t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
     dtype = check_precision(precision)
-    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    dyn = Dynamics.make(
+        n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
+    )
+    max_steps = default_max_steps(n_pairs, solver) if max_steps is None else int(max_steps)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     program = compiled_emergence(dyn, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(

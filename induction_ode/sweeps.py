@@ -11,9 +11,10 @@ positions are masked out, so a padded length gives the same result as an unpadde
   compilation per bucket, less wasted arithmetic per step. Worth it when the largest ``T``
   is expensive (thousands of tokens on an accelerator).
 
-Devices. Each call is a ``shard_map`` over a 1-D mesh ``("lengths",)`` of all local devices
-(or those passed in): each device integrates its own slice of lengths. One device is the
-same code with a mesh of size 1.
+Devices. Each call shards the batch of lengths over a 1-D mesh ``("lengths",)`` of all local
+devices (or those passed in) with ``jax.sharding``; XLA partitions the vmapped solve so that
+each device integrates its own slice of lengths. One device is the same code with a mesh of
+size 1.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .ode import (
     _initial,
     check_precision,
     compiled_emergence,
+    default_max_steps,
     default_t_max,
     to_emergence,
 )
@@ -107,7 +109,8 @@ def sweep(
     free=None,
     clamp=None,
     precision: str = "float64",
-    max_steps: int = 16384,
+    solver: str = "tsit5",
+    max_steps: int | None = None,
     batching: str = "padded",
     group_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
@@ -142,7 +145,10 @@ def sweep(
         t_maxes = [_check_positive("t_max", t) for t in t_max]
         if len(t_maxes) != len(lengths):
             raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
-    dyn = Dynamics.make(max(lengths), loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
+    dyn = Dynamics.make(
+        max(lengths), loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
+    )
+    max_steps = default_max_steps(max(lengths), solver) if max_steps is None else int(max_steps)
     theta = _initial(theta0, dtype)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = Mesh(np.array(devices), ("lengths",))
