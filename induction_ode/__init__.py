@@ -27,6 +27,12 @@ _EXPORTS = {
     "SweepResult": "sweeps",
     "sweep": "sweeps",
     "Clamp": "clamp",
+    "CLAMP_SETS": "mechanism",
+    "ClampExperiment": "mechanism",
+    "clamp_experiment": "mechanism",
+    "is_induction_head": "mechanism",
+    "minimal_free_set": "mechanism",
+    "removal_study": "mechanism",
     "CrossCheck": "crosschecks",
     "crosscheck": "crosschecks",
 }

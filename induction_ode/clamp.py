@@ -45,6 +45,31 @@ class Clamp:
         pats = (patterns,) if isinstance(patterns, str) else tuple(patterns)
         return cls(vals, pats, float(t_on))
 
+    @classmethod
+    def parse(cls, spec: str, t_on: float = 0.0) -> Clamp:
+        """Parse ``"match+copy"``, ``"alpha3=0+previous_token"`` or ``"none"`` (no clamp).
+
+        Parts are joined by ``+``; each is a pattern name or ``name=value``.
+        """
+        values, patterns = {}, []
+        for part in (p.strip() for p in spec.split("+")):
+            if part in ("", "none"):
+                continue
+            if "=" in part:
+                name, _, value = part.partition("=")
+                try:
+                    values[name.strip()] = float(value)
+                except ValueError:
+                    raise ValueError(f"clamp value in {part!r} is not a number") from None
+            else:
+                patterns.append(part)
+        return cls.make(values, patterns, t_on)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the clamp holds nothing (the unclamped system)."""
+        return not self.values and not self.patterns
+
     def value_mask(self) -> np.ndarray:
         """``(19,)`` bool: which pseudo-parameters are held."""
         mask = np.zeros(N_PARAMS, bool)

@@ -110,26 +110,40 @@ def sweep(
     t_max: float = typer.Option(None, help="Time limit per length (default 20 T²)."),
     precision: str = typer.Option("float64", help="float64 or float32."),
     fit_last: int = typer.Option(3, help="Fit t* = c T^p over this many largest lengths."),
+    free: str = typer.Option(
+        None, help="Comma-separated pseudo-parameters that move, e.g. alpha3,beta2,gamma3 (default all)."
+    ),
+    solver: str = typer.Option("tsit5", help="tsit5 (explicit) or kvaerno5 (implicit; better for large N)."),
     out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
     resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
     device: str = typer.Option("auto", help="auto (GPU when JAX sees one) or cpu."),
 ):
     """Emergence time t* and the half-times of α3, β2, γ3 across context lengths."""
-    _run(
-        lambda: _sweep(
-            n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit_last, out, resume, device
-        )
+    options = dict(
+        metric=metric, loss=loss, rtol=rtol, t_max=t_max, precision=precision, free=free, solver=solver
     )
+    _run(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
 
 
-def _sweep(n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit_last, out, resume, device):
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     _select_device(device)
     lengths = _lengths(n_pairs, n_min, n_max, num)
-    metric_value = _metric(metric)
+    metric_value = _metric(options["metric"])
+    t_max, rtol = options["t_max"], options["rtol"]
     if t_max is not None and not t_max > 0:
         raise UsageError(f"--t-max must be > 0, got {t_max}")
+    from .clamp import free_mask
+    from .ode import check_solver
+
+    free = _names(options["free"])
+    free_mask(free)  # validates the names before any work
+    check_solver(options["solver"])
     out = _out_dir(out)
-    config = dict(metric=metric, loss=loss, rtol=rtol, atol=rtol * 1e-2, t_max=t_max, precision=precision)
+    config = dict(options, atol=rtol * 1e-2, free=free)
     from rich.console import Console
 
     from .records import emergence_record, environment, read_json, write_json, write_sweep_csv
@@ -172,10 +186,12 @@ def _sweep(n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit
                 todo,
                 t_max,
                 metric=metric_value,
-                loss=loss,
+                loss=options["loss"],
                 rtol=rtol,
                 atol=rtol * 1e-2,
-                precision=precision,
+                precision=options["precision"],
+                free=free,
+                solver=options["solver"],
                 group_size=1,
                 on_result=finished,
             )
@@ -185,7 +201,7 @@ def _sweep(n_pairs, n_min, n_max, num, metric, loss, rtol, t_max, precision, fit
 def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_sweep_csv):
     from rich.table import Table
 
-    from .plots import scaling_figure
+    from .plots import order_figure, scaling_figure
     from .scaling import fit_power_law
 
     rows = [done[n] for n in sorted(done)]
@@ -199,6 +215,7 @@ def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_swe
     save()
     write_sweep_csv(out / "results.csv", rows)
     scaling_figure(record, out / "scaling.png")
+    order_figure(record, out / "order.png")
     table = Table(title="Emergence of the induction head (gradient-flow time)")
     for col in ("N", "T", "t*", "t½ α3", "t½ β2", "t½ γ3", "order", "wall s"):
         table.add_column(col, justify="right")
@@ -212,7 +229,7 @@ def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_swe
             fmt(h["alpha3"]),
             fmt(h["beta2"]),
             fmt(h["gamma3"]),
-            "<".join(SHORT[n] for n in r["order"]),
+            "<".join(SHORT[n] for n in r["order"]) if r["emerged"] else "—",
             f"{r['wall_time']:.1f}",
         )
     from rich.console import Console
@@ -222,7 +239,7 @@ def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_swe
     if fit is not None:
         err = "" if fit["p_err"] is None or fit["p_err"] != fit["p_err"] else f" ± {fit['p_err']:.3f}"
         console.print(f"t* ~ {fit['c']:.3g}·T^{fit['p']:.3f}{err} over T = {[seq[i] for i in fit['used']]}")
-    console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png")
+    console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png, order.png")
 
 
 @app.command()
@@ -332,7 +349,86 @@ def _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device):
 
 
 @app.command()
-def plot(record: Path = typer.Argument(..., help="A results.json, trajectory.json or crosscheck.json.")):
+def clamp(
+    n_pairs: int = typer.Option(8, "--n-pairs", help="N (T = 2N + 1 tokens)."),
+    clamps: str = typer.Option(
+        ",".join(
+            ("previous_token", "match", "copy", "previous_token+match", "previous_token+copy", "match+copy")
+        ),
+        help="Comma-separated clamps; each joins with + pattern names (previous_token, match, copy) "
+        "and name=value holds (e.g. alpha3=0).",
+    ),
+    t_on: float = typer.Option(0.0, help="Clamps act from this gradient-flow time on."),
+    metric: str = typer.Option("identity", help="identity or weights:D."),
+    rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
+    out: Path = typer.Option(Path("runs/clamp"), help="Output directory."),
+    device: str = typer.Option("auto", help="auto or cpu."),
+):
+    """Clamp subcircuits during training: t* and plateau-loss shifts; clamp.json, clamp.png."""
+    _run(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, out, device))
+
+
+def _clamp(n_pairs, clamps, t_on, metric, rtol, out, device):
+    _select_device(device)
+    metric_value = _metric(metric)
+    if n_pairs < 1:
+        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    from .clamp import Clamp
+
+    specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
+    if not specs:
+        raise UsageError("--clamps must name at least one clamp")
+    out = _out_dir(out)
+    from rich.console import Console
+    from rich.table import Table
+
+    from .mechanism import clamp_experiment
+    from .plots import clamp_figure
+    from .records import environment, write_json
+
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    with _progress(console) as progress:
+        task = progress.add_task("unclamped, then each clamp", total=len(specs) + 1)
+        exp = clamp_experiment(
+            n_pairs,
+            specs,
+            metric=metric_value,
+            rtol=rtol,
+            atol=rtol * 1e-2,
+            on_run=lambda r: progress.advance(task),
+        )
+    config = dict(n_pairs=n_pairs, clamps=[c.label() for c in specs], t_on=t_on, metric=metric, rtol=rtol)
+    record = dict(
+        kind="clamp",
+        config=config,
+        environment=environment(),
+        **exp.to_json(),
+        wall_time=time.perf_counter() - start,
+    )
+    write_json(out / "clamp.json", record)
+    clamp_figure(record, out / "clamp.png")
+    table = Table(title=f"Clamps at N = {n_pairs}: t* and the loss at t_plateau = {exp.t_plateau:.4g}")
+    for col in ("clamp", "t*", "t*/t*ref", "L(t_plateau)", "shift"):
+        table.add_column(col, justify="right")
+    for r in exp.rows():
+        table.add_row(
+            r["clamp"],
+            f"{r['t_star']:.5g}" if r["emerged"] else "not reached",
+            f"{r['t_star_ratio']:.3f}" if r["emerged"] else "—",
+            f"{r['plateau_loss']:.4f}",
+            f"{r['plateau_shift']:+.4f}",
+        )
+    Console().print(table)
+    console.print(f"wrote {out / 'clamp.json'}, clamp.png")
+
+
+@app.command()
+def plot(
+    record: Path = typer.Argument(
+        ..., help="A results.json, trajectory.json, crosscheck.json or clamp.json."
+    ),
+):
     """Redraw the figures of a JSON record, next to it."""
 
     def body():

@@ -103,6 +103,8 @@ class Dynamics:
             raise ValueError(f"the weights metric needs d >= 2N = {2 * n_max}, got d={width}")
         if clamp is not None and not isinstance(clamp, Clamp):
             raise ValueError(f"clamp must be a Clamp or None, got {type(clamp).__name__}")
+        if clamp is not None and clamp.empty:
+            clamp = None  # the unclamped system: share its compiled programs
         return cls(loss, vocab, width, tuple(bool(x) for x in free_mask(free)), clamp, check_solver(solver))
 
     def metric_scale(self, dtype) -> jax.Array:

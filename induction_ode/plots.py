@@ -37,11 +37,12 @@ def _save(fig, path: Path) -> Path:
 
 
 def scaling_figure(record: dict, path: Path) -> Path:
-    """Log-log ``t*`` against ``T`` with the fitted power law and an ``L²`` reference line."""
+    """Left: log-log ``t*`` against ``T`` with the fitted power law and a ``T²`` reference line.
+    Right: ``t*/T²`` against ``T`` (flat if and only if the growth is exactly quadratic)."""
     rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
     seq = np.array([r["seq_len"] for r in rows], float)
     t_star = np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     ax.loglog(seq, t_star, "o", color="black", label="ODE: first time $L \\leq L(0)/2$")
     fit = record.get("fit")
     if fit is not None:
@@ -68,9 +69,56 @@ def scaling_figure(record: dict, path: Path) -> Path:
         )
     ax.set_xlabel("context length T (tokens)")
     ax.set_ylabel(f"emergence time t* ({TIME_LABEL})")
-    ax.set_title("Induction-head emergence time against context length")
+    ax.set_title("Emergence time against context length")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="both", alpha=0.3)
+    ax2.semilogx(seq, t_star / seq**2, "o-", color="black")
+    ax2.set_xlabel("context length T (tokens)")
+    ax2.set_ylabel("t* / T²")
+    ax2.set_title("Compensated: flat for a quadratic law")
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.set_ylim(bottom=0)
+    return _save(fig, path)
+
+
+def order_figure(record: dict, path: Path) -> Path:
+    """Half-times of α3, β2, γ3 as fractions of ``t*``, against ``T`` (the learning order)."""
+    rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
+    seq = np.array([r["seq_len"] for r in rows], float)
+    t_star = np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), layout="constrained")
+    for name in KEY_PARAMS:
+        half = np.array([np.nan if r["half_times"][name] is None else r["half_times"][name] for r in rows])
+        ax.semilogx(seq, half / t_star, "o-", color=KEY_COLOURS[name], label=f"{pretty(name)}")
+    ax.axhline(1.0, color="grey", ls=":", lw=1, label="t*")
+    ax.set_xlabel("context length T (tokens)")
+    ax.set_ylabel("half-time / t*")
+    ax.set_title("Order of learning: first time at half the value at 2t*")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def clamp_figure(record: dict, path: Path) -> Path:
+    """Loss curves of the unclamped run and of each clamp, with ``L(0)/2`` and ``t_plateau``."""
+    curves = record["curves"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))
+    for i, (label, c) in enumerate(curves.items()):
+        style = dict(color="black", lw=2.2) if label == "none" else dict(color=colours[i % 10], lw=1.3)
+        ax.plot(c["ts"], c["losses"], label="unclamped" if label == "none" else label, **style)
+    ref = curves["none"]["losses"][0]
+    ax.axhline(0.5 * ref, color="grey", ls=":", lw=1, label="$L(0)/2$")
+    ax.axvline(record["t_plateau"], color="grey", ls="--", lw=1, label="$t_{plateau}$ = t*/2")
+    if record.get("t_on"):
+        ax.axvline(
+            record["t_on"], color="tab:purple", ls="-.", lw=1, label=f"clamp on at t = {record['t_on']:g}"
+        )
+    n = record["n_pairs"]
+    ax.set_xlabel(TIME_LABEL)
+    ax.set_ylabel("population loss L")
+    ax.set_title(f"Clamping subcircuits, N = {n} (T = {2 * n + 1} tokens)")
+    ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
 
 
@@ -177,9 +225,14 @@ def plot_record(path: Path) -> list[Path]:
     record = read_json(path)
     kind = record.get("kind")
     if kind == "sweep":
-        return [scaling_figure(record, path.parent / "scaling.png")]
+        return [
+            scaling_figure(record, path.parent / "scaling.png"),
+            order_figure(record, path.parent / "order.png"),
+        ]
+    if kind == "clamp":
+        return [clamp_figure(record, path.parent / "clamp.png")]
     if kind == "simulate":
         return trajectory_figures(record, path.parent)
     if kind == "crosscheck":
         return [crosscheck_figure(record, path.parent / "crosscheck.png")]
-    raise ValueError(f"{path} is not a sweep, simulate or crosscheck record (kind={kind!r})")
+    raise ValueError(f"{path} is not a sweep, simulate, crosscheck or clamp record (kind={kind!r})")

@@ -44,7 +44,7 @@ def sweep_dir(tmp_path_factory):
 def test_sweep_writes_records_and_figure(sweep_dir):
     record = json.loads((sweep_dir / "results.json").read_text())
     assert record["kind"] == "sweep"
-    assert set(record["config"]) == {"metric", "loss", "rtol", "atol", "t_max", "precision"}
+    assert set(record["config"]) == {"metric", "loss", "rtol", "atol", "t_max", "precision", "free", "solver"}
     assert {"induction_ode", "jax", "device"} <= set(record["environment"])
     assert [r["n_pairs"] for r in record["lengths"]] == [1, 2, 3]
     for r in record["lengths"]:
@@ -54,6 +54,7 @@ def test_sweep_writes_records_and_figure(sweep_dir):
     lines = (sweep_dir / "results.csv").read_text().splitlines()
     assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
     assert_png(sweep_dir / "scaling.png")
+    assert_png(sweep_dir / "order.png")
 
 
 def test_plot_regenerates_the_figure(sweep_dir):
@@ -135,6 +136,12 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         (["simulate", "--n-pairs", "0"], "--n-pairs"),
         (["crosscheck", "--n-pairs", "3", "--d", "4"], "--d"),
         (["plot", "nowhere.json"], "no such file"),
+        (["sweep", "--n-pairs", "2", "--free", "alpha3,zeta1"], "zeta1"),
+        (["sweep", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
+        (["clamp", "--n-pairs", "2", "--clamps", "match,induction"], "unknown clamp"),
+        (["clamp", "--n-pairs", "2", "--clamps", "alpha9=1"], "alpha9"),
+        (["clamp", "--n-pairs", "2", "--clamps", "alpha3=x"], "not a number"),
+        (["clamp", "--n-pairs", "2", "--t-on", "-1"], "t_on"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -156,3 +163,31 @@ def test_resume_with_another_configuration(sweep_dir):
         app, ["sweep", "--n-pairs", "1,2,3", "--out", str(sweep_dir), "--resume", "--rtol", "1e-6"]
     )
     assert result.exit_code == 2 and "another configuration" in result.output
+
+
+def test_clamp_writes_table_record_and_figure(tmp_path):
+    args = [
+        "clamp",
+        "--n-pairs",
+        "2",
+        "--clamps",
+        "none,match+copy",
+        "--rtol",
+        "1e-7",
+        "--out",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "clamp.json").read_text())
+    assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "match+copy"]
+    ref, empty, both = record["table"]
+    assert ref["clamp"] == "none" and ref["t_star_ratio"] == 1.0 and ref["plateau_shift"] == 0.0
+    assert empty["t_star"] == ref["t_star"]  # "none" is the unclamped system
+    assert both["clamp"] == "match+copy" and both["t_star"] == 0.0  # the task is solved at t = 0
+    assert set(record["curves"]) == {"none", "match+copy"}
+    assert len(record["curves"]["none"]["ts"]) == 401
+    assert_png(tmp_path / "clamp.png")
+    (tmp_path / "clamp.png").unlink()
+    assert runner.invoke(app, ["plot", str(tmp_path / "clamp.json")]).exit_code == 0
+    assert_png(tmp_path / "clamp.png")

@@ -1,0 +1,75 @@
+"""Print the README's performance table (markdown) from ``benchmarks/results/*.json``.
+
+python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def lines_for(device: str, record: dict) -> list[str]:
+    out = []
+
+    def row(what, value, key):
+        out.append(f"| {device} | {what} | {value} | `{record[key]['command']}` |")
+
+    if "rhs_cost" in record:
+        r = record["rhs_cost"]["results"]
+        fast, direct = r["fast"], r["direct"]
+        largest = fast["rows"][-1]
+        row(
+            "loss+gradient, fast closed form",
+            f"{largest['median_s'] * 1e3:.4g} ms at T = {largest['seq_len']}; exponent "
+            f"{fast['exponent']:.2f} over T = {fast['fit_seq_len']}",
+            "rhs_cost",
+        )
+        row(
+            "loss+gradient, direct network",
+            f"exponent {direct['exponent']:.2f} over T = {direct['fit_seq_len']}; "
+            f"{direct['rows'][-1]['median_s'] * 1e3:.4g} ms at T = {direct['rows'][-1]['seq_len']} "
+            f"(fast: {fast['rows'][len(direct['rows']) - 1]['median_s'] * 1e3:.3g} ms)",
+            "rhs_cost",
+        )
+    for key in sorted(k for k in record if k.startswith("sweep_throughput")):
+        r, s = record[key]["results"], record[key]["settings"]
+        parts = [
+            f"{b} {v['wall_s']:.0f} s ({v['compile_s']:.0f} s compiling, {v['n_compilations']} programs)"
+            for b, v in r.items()
+        ]
+        row(f"sweep N = 2…{s['n_max']} ({s['solver']})", "; ".join(parts), key)
+    if "ode_vs_full" in record:
+        for r in record["ode_vs_full"]["results"]["rows"]:
+            row(
+                f"ODE vs full training, N = {r['n_pairs']}, d = {r['d']}",
+                f"full {r['full_to_emergence_s']:.0f} s vs ODE {r['ode_wall_s']:.2f} s: "
+                f"×{r['ratio']:.0f} (×{r['ratio_with_compile']:.0f} counting compilation)",
+                "ode_vs_full",
+            )
+    for key in sorted(k for k in record if k.startswith("precision")):
+        rows = record[key]["results"]["rows"]
+        worst = max(r["rel_diff"] for r in rows)
+        speed = ", ".join(f"{r['speedup']:.2f}" for r in rows)
+        ns = ",".join(str(r["n_pairs"]) for r in rows)
+        row("float32 vs float64", f"max rel. diff of t* {worst:.1e}; speed-up ×({speed}) at N = {ns}", key)
+    if "sharding" in record:
+        rows = record["sharding"]["results"]["rows"]
+        text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)
+        cores = record["sharding"]["results"]["cpu_count"]
+        row("sharded sweep speed-up", f"{text} ({cores} cores)", "sharding")
+    return out
+
+
+def main():
+    print("| device | benchmark | result | command |")
+    print("|---|---|---|---|")
+    for path in sorted(RESULTS.glob("*.json")):
+        for line in lines_for(path.stem, json.loads(path.read_text())):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

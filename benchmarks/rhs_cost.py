@@ -1,0 +1,85 @@
+"""Cost of one loss-and-gradient evaluation against the sequence length T.
+
+The fast closed form (:func:`induction_ode.population_loss`) against the direct explicit
+network (:func:`induction_ode.population_loss_direct`, the test oracle). Each is jitted,
+compiled once (compile time reported separately), then timed as the median of repeats with
+``block_until_ready``. A form stops growing T once one evaluation exceeds ``--budget`` s.
+
+    python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from common import loglog_slope, median_time, save
+
+from induction_ode import population_loss, population_loss_direct
+
+
+def measure(loss_fn, n_pairs: int, repeats: int) -> dict:
+    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
+    fn = jax.jit(jax.value_and_grad(lambda th: loss_fn(th, n_pairs)))
+    start = time.perf_counter()
+    compiled = fn.lower(theta).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(theta))  # warm-up
+    med, times = median_time(lambda: jax.block_until_ready(compiled(theta)), repeats)
+    return dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, compile_s=compile_s, median_s=med, times_s=times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--t-max", type=int, default=4097, help="largest T = 2N + 1")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--budget", type=float, default=5.0, help="stop a form after an evaluation this slow (s)"
+    )
+    parser.add_argument(
+        "--direct-t-max",
+        type=int,
+        default=257,
+        help="largest T of the direct form (at T = 513, XLA constant-folds its inputs for minutes on CPU)",
+    )
+    parser.add_argument("--fit-last", type=int, default=3, help="fit the exponent over this many largest T")
+    args = parser.parse_args()
+
+    lengths = [n for n in (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if 2 * n + 1 <= args.t_max]
+    results = {}
+    for name, fn in (("fast", population_loss), ("direct", population_loss_direct)):
+        rows = []
+        for n in lengths:
+            if name == "direct" and 2 * n + 1 > args.direct_t_max:
+                break
+            try:
+                row = measure(fn, n, args.repeats)
+            except (MemoryError, RuntimeError) as err:  # XLA reports out-of-memory as RuntimeError
+                print(f"{name} N={n}: stopped ({type(err).__name__}: {str(err)[:120]})")
+                break
+            rows.append(row)
+            ms, comp = row["median_s"] * 1e3, row["compile_s"]
+            print(f"{name:6s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s)")
+            if row["median_s"] > args.budget:
+                break
+        k = min(args.fit_last, len(rows))
+        tail = rows[-k:]
+        exponent = (
+            loglog_slope([r["seq_len"] for r in tail], [r["median_s"] for r in tail]) if k >= 2 else None
+        )
+        local = [
+            loglog_slope([a["seq_len"], b["seq_len"]], [a["median_s"], b["median_s"]])
+            for a, b in zip(rows, rows[1:])
+        ]
+        results[name] = dict(
+            rows=rows, exponent=exponent, fit_seq_len=[r["seq_len"] for r in tail], local_exponents=local
+        )
+        print(f"{name}: exponent over T = {[r['seq_len'] for r in tail]}: {exponent}")
+    save("rhs_cost", vars(args), results)
+
+
+if __name__ == "__main__":
+    main()

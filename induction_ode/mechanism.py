@@ -1,0 +1,182 @@
+"""Mechanism experiments: reduced dynamics (which pseudo-parameters are needed) and clamps.
+
+- :func:`is_induction_head`: the criterion used throughout: the loss halves *and* the query's
+  layer-2 attention at ``2 t*`` puts at least half its weight on the correct label.
+- :func:`removal_study` and :func:`minimal_free_set`: integrate with some pseudo-parameters
+  frozen at 0 (``free=``) and ask whether an induction head still forms.
+- :func:`clamp_experiment`: clamp subcircuits in the spirit of Singh et al. (2024) and
+  measure how ``t*`` and the plateau loss move against the unclamped run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clamp import Clamp
+from .loss import PATTERN_CLAMPS
+from .ode import Emergence, emergence_time, simulate
+from .subspace import PARAM_NAMES, param_index
+
+CLAMP_SETS = tuple("+".join(c) for r in (1, 2) for c in itertools.combinations(PATTERN_CLAMPS, r))
+"""The single pattern clamps and every pair: ``previous_token``, …, ``match+copy``."""
+
+HEAD_ATTENTION = 0.5
+"""Layer-2 weight on the correct label that counts as an induction head. At θ = 0 the
+query attends uniformly (weight ``1/T``); the unreduced runs end with weight > 0.9."""
+
+
+def is_induction_head(e: Emergence) -> bool:
+    """``e.emerged`` and the label attention at ``2 t*`` is at least :data:`HEAD_ATTENTION`."""
+    return bool(e.emerged and np.isfinite(e.label_attention) and e.label_attention >= HEAD_ATTENTION)
+
+
+def _without(names: Sequence[str], name: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n != name)
+
+
+def removal_study(n_pairs: int, base: Sequence[str] = PARAM_NAMES, **kwargs) -> dict[str, Emergence]:
+    """Emergence with each name of ``base`` frozen at 0 in turn (the rest of ``base`` free).
+
+    ``kwargs`` go to :func:`~induction_ode.emergence_time`. Returns ``{removed name: Emergence}``.
+    """
+    base = tuple(base)
+    for name in base:
+        param_index(name)
+    return {name: emergence_time(n_pairs, free=_without(base, name), **kwargs) for name in base}
+
+
+def minimal_free_set(
+    n_pairs: int,
+    start: Sequence[str] = PARAM_NAMES,
+    on_try: Callable[[tuple[str, ...], bool], None] | None = None,
+    **kwargs,
+) -> tuple[str, ...]:
+    """A set of free pseudo-parameters that still forms an induction head, none removable.
+
+    A greedy pass over ``start`` (in order) drops each name whose removal keeps an induction
+    head; passes repeat until one drops nothing, so no single removal from the result forms
+    a head. About ``19 + |result|`` runs from all 19. ``on_try(free, head)`` reports each run.
+    Raises ``ValueError`` if ``start`` itself forms no head.
+    """
+    current = tuple(start)
+    head = is_induction_head(emergence_time(n_pairs, free=current, **kwargs))
+    if on_try is not None:
+        on_try(current, head)
+    if not head:
+        raise ValueError(f"free={current} forms no induction head at N={n_pairs}")
+    changed = True
+    while changed:  # the second pass checks that no single removal is left
+        changed = False
+        for name in tuple(current):
+            trial = _without(current, name)
+            head = bool(trial) and is_induction_head(emergence_time(n_pairs, free=trial, **kwargs))
+            if on_try is not None:
+                on_try(trial, head)
+            if head:
+                current, changed = trial, True
+    return current
+
+
+@dataclass(frozen=True)
+class ClampRun:
+    """One clamped (or the unclamped) run.
+
+    Attributes:
+        label: the clamp, e.g. ``"match+copy"`` or ``"none"``.
+        t_star: first time with ``L ≤ ½ L(0)`` (``L(0)`` unclamped); ``nan`` if not reached.
+        emerged: whether ``t_star`` was reached before the time limit.
+        plateau_loss: the loss at ``t_plateau``, the middle of the unclamped plateau.
+        ts, losses: the loss curve ``(S,)`` on ``[0, 2 t*_ref]``.
+    """
+
+    label: str
+    t_star: float
+    emerged: bool
+    plateau_loss: float
+    ts: np.ndarray
+    losses: np.ndarray
+
+
+@dataclass(frozen=True)
+class ClampExperiment:
+    """Clamped runs against the unclamped reference at one context length.
+
+    ``t_plateau = t*_ref / 2``: the unclamped loss is still on its plateau there.
+    """
+
+    n_pairs: int
+    t_on: float
+    t_plateau: float
+    reference: ClampRun
+    runs: tuple[ClampRun, ...]
+
+    def rows(self) -> list[dict]:
+        """Per clamp: ``t*``, ``t*/t*_ref`` and the plateau-loss shift ``L_clamp − L_ref``."""
+        ref = self.reference
+        return [
+            dict(
+                clamp=r.label,
+                t_star=r.t_star,
+                emerged=r.emerged,
+                t_star_ratio=r.t_star / ref.t_star,
+                plateau_loss=r.plateau_loss,
+                plateau_shift=r.plateau_loss - ref.plateau_loss,
+            )
+            for r in (ref, *self.runs)
+        ]
+
+    def to_json(self) -> dict:
+        return dict(
+            n_pairs=self.n_pairs,
+            t_on=self.t_on,
+            t_plateau=self.t_plateau,
+            table=self.rows(),
+            curves={r.label: dict(ts=r.ts, losses=r.losses) for r in (self.reference, *self.runs)},
+        )
+
+
+def clamp_experiment(
+    n_pairs: int,
+    clamps: Sequence[str | Clamp] = CLAMP_SETS,
+    *,
+    t_on: float = 0.0,
+    n_points: int = 401,
+    on_run: Callable[[ClampRun], None] | None = None,
+    **kwargs,
+) -> ClampExperiment:
+    """Run the unclamped system and each clamp from ``t_on``; compare ``t*`` and plateau loss.
+
+    Args:
+        clamps: :class:`~induction_ode.clamp.Clamp` objects or specs for
+            :meth:`Clamp.parse` (``"match+copy"``, ``"alpha3=0"``); string specs use ``t_on``.
+        n_points: points of each loss curve on ``[0, 2 t*_ref]``.
+        on_run: called with each :class:`ClampRun` as it finishes (reference first).
+        kwargs: ``metric``, ``loss``, ``rtol``, ``atol``, ``solver``, … for
+            :func:`~induction_ode.emergence_time` and :func:`~induction_ode.simulate`.
+
+    Returns:
+        A :class:`ClampExperiment`.
+    """
+    clamps = [Clamp.parse(c, t_on) if isinstance(c, str) else c for c in clamps]
+    ref_e = emergence_time(n_pairs, **kwargs)
+    if not ref_e.emerged:
+        raise ValueError(f"the unclamped system does not emerge at N={n_pairs} before t_max={ref_e.t_max:g}")
+    t_end = 2 * ref_e.t_star
+    ts = np.linspace(0.0, t_end, n_points)
+    t_plateau = 0.5 * ref_e.t_star
+
+    def run(label, clamp, e):
+        traj = simulate(n_pairs, t_end, ts=ts, clamp=clamp, **kwargs)
+        plateau = float(np.interp(t_plateau, traj.ts, traj.losses))
+        result = ClampRun(label, e.t_star, e.emerged, plateau, traj.ts, traj.losses)
+        if on_run is not None:
+            on_run(result)
+        return result
+
+    reference = run("none", None, ref_e)
+    runs = tuple(run(c.label(), c, emergence_time(n_pairs, clamp=c, **kwargs)) for c in clamps)
+    return ClampExperiment(n_pairs, float(t_on), t_plateau, reference, runs)

@@ -1,0 +1,43 @@
+"""Mechanism tools: clamp parsing, removal studies and the induction-head criterion."""
+
+import numpy as np
+import pytest
+
+from induction_ode import Clamp, emergence_time, is_induction_head, removal_study
+
+
+def test_parse_clamp_specs():
+    c = Clamp.parse("alpha3=0.5+match", t_on=3.0)
+    assert c.patterns == ("match",) and c.values == (("alpha3", 0.5),) and c.t_on == 3.0
+    assert Clamp.parse("none").empty and Clamp.parse("").empty
+    assert Clamp.parse("previous_token+copy").label() == "previous_token+copy"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("induction", "unknown clamp"),
+        ("zeta=1", "zeta"),
+        ("alpha3=one", "not a number"),
+        ("alpha3=inf", "finite"),
+    ],
+)
+def test_parse_rejects_bad_specs(spec, message):
+    with pytest.raises(ValueError, match=message):
+        Clamp.parse(spec)
+
+
+def test_removing_the_readout_freezes_everything():
+    """With every γ frozen at 0 the readout is 0, so ∇_α,β L = 0 at θ = 0: nothing moves and
+    no head can form."""
+    study = removal_study(2, base=("beta2", "gamma3"), t_max=400.0)
+    assert set(study) == {"beta2", "gamma3"}
+    no_readout = study["gamma3"]
+    assert not no_readout.emerged and np.isnan(no_readout.t_star)
+    assert not is_induction_head(no_readout)
+    np.testing.assert_array_equal(no_readout.theta_end, 0.0)
+
+
+def test_full_run_is_an_induction_head():
+    e = emergence_time(3)
+    assert is_induction_head(e) and e.label_attention > 0.5
