@@ -256,11 +256,17 @@ def simulate(
     _run(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, out, device))
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
+def _one_length(n_pairs: int, metric: str, device: str):
+    """Shared checks of the single-length commands; returns the parsed metric."""
     _select_device(device)
     metric_value = _metric(metric)
     if n_pairs < 1:
         raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    return metric_value
+
+
+def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
+    metric_value = _one_length(n_pairs, metric, device)
     out = _out_dir(out)
     import numpy as np
     from rich.console import Console
@@ -369,10 +375,7 @@ def clamp(
 
 
 def _clamp(n_pairs, clamps, t_on, metric, rtol, out, device):
-    _select_device(device)
-    metric_value = _metric(metric)
-    if n_pairs < 1:
-        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    metric_value = _one_length(n_pairs, metric, device)
     from .clamp import Clamp
 
     specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
