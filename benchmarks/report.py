@@ -55,6 +55,12 @@ def lines_for(device: str, record: dict) -> list[str]:
         speed = ", ".join(f"{r['speedup']:.2f}" for r in rows)
         ns = ",".join(str(r["n_pairs"]) for r in rows)
         row("float32 vs float64", f"max rel. diff of t* {worst:.1e}; speed-up ×({speed}) at N = {ns}", key)
+    if "solvers" in record:
+        rows = record["solvers"]["results"]["rows"]
+        text = "; ".join(
+            f"N = {r['n_pairs']} {r['solver']}: {r['steps']} steps, {r['run_s']:.2f} s" for r in rows
+        )
+        row("steps to 2t*, explicit vs implicit", text, "solvers")
     if "sharding" in record:
         rows = record["sharding"]["results"]["rows"]
         text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)
