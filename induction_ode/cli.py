@@ -136,12 +136,13 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     t_max, rtol = options["t_max"], options["rtol"]
     if t_max is not None and not t_max > 0:
         raise UsageError(f"--t-max must be > 0, got {t_max}")
-    from .clamp import free_mask
-    from .ode import check_solver
+    from .ode import Dynamics
 
     free = _names(options["free"])
-    free_mask(free)  # validates the names before any work
-    check_solver(options["solver"])
+    # The library's own checks (loss, metric width, free names, solver), before any work.
+    Dynamics.make(
+        max(lengths), loss=options["loss"], metric=metric_value, free=free, solver=options["solver"]
+    )
     out = _out_dir(out)
     config = dict(options, atol=rtol * 1e-2, free=free)
     from rich.console import Console

@@ -28,8 +28,8 @@ PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 SOLVERS = ("tsit5", "kvaerno5")
 """``tsit5``: explicit, cheap steps; its step is capped by the readout's relaxation rate (≈ 1),
 so its step count grows like ``T²``. ``kvaerno5``: implicit (ESDIRK, one 19×19 Jacobian per
-step), a roughly constant step count in ``T``, but each step costs ~10 explicit ones. On the
-2-core CPU of ``benchmarks/`` the two cross near ``N ≈ 100``."""
+step), a nearly constant step count in ``T``, but each step costs 9–14 explicit ones on a
+2-core CPU, where it is still the slower of the two at ``N = 64`` (``benchmarks/solvers.py``)."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
 
@@ -269,7 +269,7 @@ def simulate(
     dyn = Dynamics.make(
         n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
     )
-    max_steps = default_max_steps(n_pairs, solver) if max_steps is None else int(max_steps)
+    max_steps = _step_budget(max_steps, n_pairs, solver)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
         raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
@@ -378,7 +378,8 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
         nxt = (y_star, t_next, 2 * t_next, jnp.zeros((), bool))
         return nxt, (sol.interpolation, emerged, t_star.astype(dtype), y_star, sol.ys[-1])
 
-    # Bisection to 64 ulps in t (robust: the event function is monotone near t_star).
+    # Bisection to 64 ulps in t. The flow descends the loss the event watches, so the
+    # event function is non-increasing and a bracket holds one crossing.
     tol = 64 * float(jnp.finfo(dtype).eps)
     root_finder = optx.Bisection(rtol=tol, atol=tol)
     save = diffrax.SaveAt(t1=True, dense=True)
@@ -459,6 +460,10 @@ def default_max_steps(n_pairs: int, solver: str = "tsit5") -> int:
     return 16384
 
 
+def _step_budget(max_steps: int | None, n_max: int, solver: str) -> int:
+    return default_max_steps(n_max, solver) if max_steps is None else int(max_steps)
+
+
 def default_t_max(n_pairs: int) -> float:
     """Default time limit ``20 T²``: generous, since the measured ``t_star`` stays below ``2 T²``."""
     return 20.0 * (2 * n_pairs + 1) ** 2
@@ -511,7 +516,7 @@ def emergence_time(
     dyn = Dynamics.make(
         n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
     )
-    max_steps = default_max_steps(n_pairs, solver) if max_steps is None else int(max_steps)
+    max_steps = _step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     program = compiled_emergence(dyn, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(

@@ -33,9 +33,9 @@ from .ode import (
     Emergence,
     _check_positive,
     _initial,
+    _step_budget,
     check_precision,
     compiled_emergence,
-    default_max_steps,
     default_t_max,
     to_emergence,
 )
@@ -148,7 +148,7 @@ def sweep(
     dyn = Dynamics.make(
         max(lengths), loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
     )
-    max_steps = default_max_steps(max(lengths), solver) if max_steps is None else int(max_steps)
+    max_steps = _step_budget(max_steps, max(lengths), solver)
     theta = _initial(theta0, dtype)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = Mesh(np.array(devices), ("lengths",))
