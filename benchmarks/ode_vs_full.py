@@ -22,7 +22,7 @@ import time
 import numpy as np
 from common import save
 
-from induction_ode import emergence_time
+from induction_ode import Model, emergence_time
 from induction_ode.crosschecks import first_crossing_time
 from induction_ode.transformer import train
 
@@ -38,10 +38,10 @@ def main():
     for n in [int(v) for v in args.n_pairs.split(",")]:
         d = 2 * n
         start = time.perf_counter()
-        ode = emergence_time(n, metric=("weights", d))
+        ode = emergence_time(n, model=Model(metric=("weights", d)))
         ode_first = time.perf_counter() - start
         start = time.perf_counter()
-        emergence_time(n, metric=("weights", d))
+        emergence_time(n, model=Model(metric=("weights", d)))
         ode_run = time.perf_counter() - start
 
         chunk = args.record_every

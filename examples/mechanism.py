@@ -2,9 +2,9 @@
 
 Freezes each of the 19 pseudo-parameters at 0 in turn, then searches greedily for a minimal
 free set that still forms a head (loss halves and ≥ 50% of the query's layer-2 weight on the
-correct label). Writes ``mechanism.json`` next to this script's working directory.
+correct label). Writes ``mechanism.json`` in the working directory.
 
-    python examples/mechanism.py [N]
+    python examples/mechanism.py [N] [strict|inclusive]
 """
 
 import json
@@ -13,6 +13,7 @@ import sys
 from induction_ode import (
     KEY_PARAMS,
     PARAM_NAMES,
+    Model,
     emergence_time,
     is_induction_head,
     minimal_free_set,
@@ -20,8 +21,9 @@ from induction_ode import (
 )
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-study = removal_study(n)
-print(f"N = {n}: removing one pseudo-parameter (frozen at 0)")
+model = Model(layer1_mask=sys.argv[2] if len(sys.argv) > 2 else "strict")
+study = removal_study(n, model=model)
+print(f"N = {n}, {model.layer1_mask} layer-1 mask: removing one pseudo-parameter (frozen at 0)")
 removals = {}
 for name, e in study.items():
     head = is_induction_head(e)
@@ -30,13 +32,16 @@ for name, e in study.items():
     )
     print(f"  without {name:8s}: head={head!s:5}  t*={e.t_star:.6g}  label attention={e.label_attention:.3f}")
 tries = []
-minimal = minimal_free_set(n, on_try=lambda free, head: tries.append(dict(free=list(free), head=head)))
-key_only = is_induction_head(emergence_time(n, free=KEY_PARAMS))
+minimal = minimal_free_set(
+    n, on_try=lambda free, head: tries.append(dict(free=list(free), head=head)), model=model
+)
+key_only = is_induction_head(emergence_time(n, model=model.replace(free=KEY_PARAMS)))
 print(
     f"minimal free set: {minimal} ({len(tries)} runs); the three key parameters alone form a head: {key_only}"
 )
 record = dict(
     n_pairs=n,
+    layer1_mask=model.layer1_mask,
     removals=removals,
     prevents=[k for k, v in removals.items() if not v["head"]],
     minimal_free_set=list(minimal),

@@ -16,6 +16,8 @@ _EXPORTS = {
     "embed": "subspace",
     "project": "subspace",
     "PATTERN_CLAMPS": "loss",
+    "LAYER1_MASKS": "transformer",
+    "Model": "model",
     "attention_patterns": "loss",
     "population_loss": "loss",
     "population_loss_direct": "loss",

@@ -75,6 +75,16 @@ def _metric(text: str):
     raise UsageError(f"unknown metric {text!r}; allowed: identity or weights:D (D an integer)")
 
 
+LAYER1_MASK_HELP = "strict (layer 1 attends to earlier positions; the default) or inclusive (s <= t)."
+
+
+def _model(n_max: int, *, layer1_mask="strict", metric="identity", loss="mse", free=None):
+    """The library's :class:`~induction_ode.Model`, checked against the largest N."""
+    from .model import Model
+
+    return Model(layer1_mask=layer1_mask, loss=loss, metric=_metric(metric), free=_names(free)).check(n_max)
+
+
 def _run(body):
     """Run a command body; library ``ValueError`` and :class:`UsageError` become one line."""
     try:
@@ -114,13 +124,21 @@ def sweep(
         None, help="Comma-separated pseudo-parameters that move, e.g. alpha3,beta2,gamma3 (default all)."
     ),
     solver: str = typer.Option("tsit5", help="tsit5 (explicit) or kvaerno5 (implicit; better for large N)."),
+    layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
     resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
     device: str = typer.Option("auto", help="auto (GPU when JAX sees one) or cpu."),
 ):
     """Emergence time t* and the half-times of α3, β2, γ3 across context lengths."""
     options = dict(
-        metric=metric, loss=loss, rtol=rtol, t_max=t_max, precision=precision, free=free, solver=solver
+        layer1_mask=layer1_mask,
+        metric=metric,
+        loss=loss,
+        rtol=rtol,
+        t_max=t_max,
+        precision=precision,
+        free=free,
+        solver=solver,
     )
     _run(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
 
@@ -132,19 +150,30 @@ def _names(text: str | None) -> list[str] | None:
 def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     _select_device(device)
     lengths = _lengths(n_pairs, n_min, n_max, num)
-    metric_value = _metric(options["metric"])
     t_max, rtol = options["t_max"], options["rtol"]
     if t_max is not None and not t_max > 0:
         raise UsageError(f"--t-max must be > 0, got {t_max}")
-    from .ode import Dynamics
-
-    free = _names(options["free"])
-    # The library's own checks (loss, metric width, free names, solver), before any work.
-    Dynamics.make(
-        max(lengths), loss=options["loss"], metric=metric_value, free=free, solver=options["solver"]
+    # The library's own checks (mask, loss, metric width, free names, solver), before any work.
+    model = _model(
+        max(lengths),
+        layer1_mask=options["layer1_mask"],
+        metric=options["metric"],
+        loss=options["loss"],
+        free=options["free"],
     )
+    from .ode import check_precision, check_solver
+
+    check_solver(options["solver"])
+    check_precision(options["precision"])
     out = _out_dir(out)
-    config = dict(options, atol=rtol * 1e-2, free=free)
+    config = dict(
+        model.to_json(),
+        rtol=rtol,
+        atol=rtol * 1e-2,
+        t_max=t_max,
+        precision=options["precision"],
+        solver=options["solver"],
+    )
     from rich.console import Console
 
     from .records import emergence_record, environment, read_json, write_json, write_sweep_csv
@@ -154,8 +183,13 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     done: dict[int, dict] = {}
     if resume and path.exists():
         old = read_json(path)
-        if old.get("kind") != "sweep" or old.get("config") != config:
-            raise UsageError(f"--resume: {path} was written with another configuration ({old.get('config')})")
+        if old.get("kind") != "sweep":
+            raise UsageError(f"--resume: {path} is not a sweep record")
+        old_config = old.get("config", {})
+        changed = [k for k in sorted(set(config) | set(old_config)) if old_config.get(k) != config.get(k)]
+        if changed:
+            diffs = "; ".join(f"{k}={old_config.get(k)!r} there, {config.get(k)!r} here" for k in changed)
+            raise UsageError(f"--resume: {path} was written with another configuration ({diffs})")
         done = {r["n_pairs"]: r for r in old["lengths"]}
     elif path.exists() and not resume:
         path.unlink()
@@ -186,12 +220,10 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
             run_sweep(
                 todo,
                 t_max,
-                metric=metric_value,
-                loss=options["loss"],
+                model=model,
                 rtol=rtol,
                 atol=rtol * 1e-2,
                 precision=options["precision"],
-                free=free,
                 solver=options["solver"],
                 group_size=1,
                 on_result=finished,
@@ -250,24 +282,24 @@ def simulate(
     loss: str = typer.Option("mse", help="mse or ce."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
     t_max: float = typer.Option(None, help="End time (default 2 t*)."),
+    layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """One trajectory: trajectory.json, loss.png, parameters.png, attention.png."""
-    _run(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, out, device))
+    _run(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device))
 
 
-def _one_length(n_pairs: int, metric: str, device: str):
-    """Shared checks of the single-length commands; returns the parsed metric."""
+def _one_length(n_pairs: int, device: str, **model):
+    """Shared checks of the single-length commands; returns the checked model."""
     _select_device(device)
-    metric_value = _metric(metric)
     if n_pairs < 1:
         raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
-    return metric_value
+    return _model(n_pairs, **model)
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
-    metric_value = _one_length(n_pairs, metric, device)
+def _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device):
+    model = _one_length(n_pairs, device, layer1_mask=layer1_mask, metric=metric, loss=loss)
     out = _out_dir(out)
     import numpy as np
     from rich.console import Console
@@ -279,7 +311,7 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
 
     console = Console(stderr=True)
     start = time.perf_counter()
-    kw = dict(metric=metric_value, loss=loss, rtol=rtol, atol=rtol * 1e-2)
+    kw = dict(model=model, rtol=rtol, atol=rtol * 1e-2)
     with console.status("locating t* (compiling first)"):
         e = emergence_time(n_pairs, **kw)
     end = t_max if t_max is not None else (2 * e.t_star if e.emerged else None)
@@ -293,11 +325,11 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, out, device):
     for frac in (0.25, 0.75, 1.0, 2.0):
         t = min(frac * (e.t_star if e.emerged else end), end)
         theta = traj.thetas[int(np.argmin(np.abs(traj.ts - t)))]
-        layer1, layer2 = attention_patterns(theta, n_pairs, k)
+        layer1, layer2 = attention_patterns(theta, n_pairs, k, layer1_mask=layer1_mask)
         moments.append(dict(t=float(t), k=k, layer1=np.asarray(layer1), layer2=np.asarray(layer2)))
     record = dict(
         kind="simulate",
-        config=dict(n_pairs=n_pairs, metric=metric, loss=loss, rtol=rtol, t_max=end),
+        config=dict(n_pairs=n_pairs, **model.to_json(), rtol=rtol, t_max=end),
         environment=environment(),
         ts=traj.ts,
         thetas=traj.thetas,
@@ -324,17 +356,19 @@ def crosscheck(
     steps: int = typer.Option(900, help="Gradient-descent steps."),
     lr: float = typer.Option(1.0, help="Learning rate (ODE time = step × lr)."),
     seed: int = typer.Option(0, help="Random seed."),
+    layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     out: Path = typer.Option(Path("runs/crosscheck"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Train the full-weight network and compare it with the ODE: crosscheck.json, crosscheck.png."""
-    _run(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device))
+    _run(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device))
 
 
-def _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device):
+def _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device):
     _select_device(device)
     if d < 2 * n_pairs or n_pairs < 1:
         raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
+    _model(n_pairs, layer1_mask=layer1_mask)
     out = _out_dir(out)
     from rich.console import Console
 
@@ -344,7 +378,9 @@ def _crosscheck(n_pairs, d, batch, steps, lr, seed, out, device):
 
     console = Console(stderr=True)
     with console.status(f"training the full network ({steps} steps of {batch}) and integrating the ODE"):
-        check = run_crosscheck(n_pairs, d, batch=batch, steps=steps, lr=lr, seed=seed)
+        check = run_crosscheck(
+            n_pairs, d, batch=batch, steps=steps, lr=lr, seed=seed, layer1_mask=layer1_mask
+        )
     record = dict(kind="crosscheck", config=check.settings, environment=environment(), **check.to_json())
     write_json(out / "crosscheck.json", record)
     crosscheck_figure(record, out / "crosscheck.png")
@@ -368,15 +404,16 @@ def clamp(
     t_on: float = typer.Option(0.0, help="Clamps act from this gradient-flow time on."),
     metric: str = typer.Option("identity", help="identity or weights:D."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
+    layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     out: Path = typer.Option(Path("runs/clamp"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Clamp subcircuits during training: t* and plateau-loss shifts; clamp.json, clamp.png."""
-    _run(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, out, device))
+    _run(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device))
 
 
-def _clamp(n_pairs, clamps, t_on, metric, rtol, out, device):
-    metric_value = _one_length(n_pairs, metric, device)
+def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
+    model = _one_length(n_pairs, device, layer1_mask=layer1_mask, metric=metric)
     from .clamp import Clamp
 
     specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
@@ -397,12 +434,19 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, out, device):
         exp = clamp_experiment(
             n_pairs,
             specs,
-            metric=metric_value,
+            model=model,
             rtol=rtol,
             atol=rtol * 1e-2,
             on_run=lambda r: progress.advance(task),
         )
-    config = dict(n_pairs=n_pairs, clamps=[c.label() for c in specs], t_on=t_on, metric=metric, rtol=rtol)
+    config = dict(
+        n_pairs=n_pairs,
+        clamps=[c.label() for c in specs],
+        t_on=t_on,
+        layer1_mask=layer1_mask,
+        metric=model.to_json()["metric"],
+        rtol=rtol,
+    )
     record = dict(
         kind="clamp",
         config=config,

@@ -4,9 +4,11 @@
 query on pair ``k``. Two evaluations are provided:
 
 - :func:`population_loss` (fast): the layer-1 rows of context positions are shared by all
-  ``k`` and the query's layer-1 row changes by one term. Everything is ``O(T²)`` except two
-  dense ``(N×T)·(T×T)`` products, ``O(T³)`` flops: the overlaps ``a1e_q · a1e_s`` of the
-  query's layer-1 output with every key's, and the layer-2 read of layer-1 outputs (``a2a1e``).
+  ``k`` and the query's layer-1 row changes by one term. Everything is ``O(T²)`` except one
+  dense ``(N×T)·(T×T)`` product, ``O(T³)`` flops: the layer-2 read of layer-1 outputs
+  (``a2a1e``). The overlaps ``a1e_q · a1e_s`` of the query's layer-1 output with every key's
+  are formed in ``O(T²)`` from prefix and suffix sums of non-negative terms that leave the
+  query's own item out (:func:`_query_key_overlaps`).
 - :func:`population_loss_direct` (oracle): the explicit network of
   :mod:`induction_ode.transformer` at width ``d = V`` on the ``N`` canonical sequences.
 
@@ -27,7 +29,7 @@ import jax.numpy as jnp
 
 from .subspace import N_PARAMS, embed
 from .task import canonical_batch, check_n_pairs
-from .transformer import batch_losses, check_loss
+from .transformer import batch_losses, check_layer1_mask, check_loss
 
 PATTERN_CLAMPS = ("previous_token", "match", "copy")
 """Attention-pattern clamps (Singh et al. 2024): see :func:`population_loss`."""
@@ -101,7 +103,68 @@ class Forward(NamedTuple):
     token_valid: jax.Array
 
 
-def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=None) -> Forward:
+def _scaled_cumsum(scores: jax.Array, values: jax.Array, reverse: bool) -> tuple[jax.Array, jax.Array]:
+    """Inclusive running sums ``Σ_{u ≤ j} exp(scores_u) · values[:, u]`` in scaled form.
+
+    Returns ``(m, v)`` with ``m`` of shape ``(T,)`` (the running maximum of ``scores``) and
+    ``v`` of shape ``(S, T)`` such that the sum up to ``j`` is ``exp(m[j]) · v[:, j]``
+    (from the right when ``reverse``). Every term is non-negative and scaled by a running
+    maximum, so nothing cancels, overflows or underflows before it is negligible. The shifts
+    are held out of differentiation (the sums do not depend on them); the gradient with
+    respect to ``scores`` flows through the terms.
+    """
+
+    def combine(a, b):
+        (ma, va), (mb, vb) = a, b
+        m = jnp.maximum(ma, mb)
+        return m, va * jnp.exp(ma - m) + vb * jnp.exp(mb - m)
+
+    shift = jax.lax.stop_gradient(scores)
+    terms = values * jnp.exp(scores - shift)[None, :]  # = values, with the scores' gradient
+    m, v = jax.lax.associative_scan(combine, (shift[None, :], terms), axis=1, reverse=reverse)
+    return m[0], v
+
+
+def _query_key_overlaps(r, log_z, m1, w_item, w_self, item, token_valid):
+    """``a1e_q(k) · a1e_s`` for every pair ``k`` and key ``s < T−1`` in ``O(T²)``.
+
+    The query's layer-1 row over tokens is ``exp(r_u − log_z[k])`` for every token ``u ≠ 2k``,
+    and ``w_item[k] + w_self[k]`` on its own item ``2k`` (its own position folds onto it).
+    So ``Σ_u m1q[k, u] m1[s, u]`` is a sum over ``u ≠ 2k`` of ``exp(r_u) m1[s, u]``, scaled per
+    ``k``, plus one term. The leave-one-out sum is an exclusive prefix sum up to ``2k`` plus an
+    exclusive suffix sum from ``2k``, each a sum of non-negative terms: no subtraction.
+
+    Args:
+        r: ``(T−1,)`` the query's k-independent layer-1 scores over tokens (invalid: masked by
+            ``token_valid``).
+        log_z: ``(n_pad,)`` log-normaliser of the query's row for each ``k``.
+        m1: ``(T−1, T−1)`` context rows in token space.
+        w_item, w_self: ``(n_pad,)`` the query's weight on its item ``2k`` and on itself.
+        item: ``(n_pad,)`` int, ``2k``.
+
+    Returns:
+        ``(n_pad, T−1)``.
+    """
+    dtype = m1.dtype
+    low = jnp.asarray(-1e30, dtype)  # an empty sum: weight exp(low) = 0, finite in the scan
+    scores = jnp.where(token_valid, r, low)
+    values = jnp.where(token_valid[None, :], m1, 0.0)
+    pad_m = jnp.full((1,), low, dtype)
+    pad_v = jnp.zeros((m1.shape[0], 1), dtype)
+    m_pre, v_pre = _scaled_cumsum(scores, values, reverse=False)
+    m_suf, v_suf = _scaled_cumsum(scores, values, reverse=True)
+    # Exclusive sums at 2k: the inclusive prefix at 2k − 1 and the inclusive suffix at 2k + 1.
+    m_pre = jnp.concatenate([pad_m, m_pre])[item]  # index 2k of the shifted array is 2k − 1
+    v_pre = jnp.concatenate([pad_v, v_pre], axis=1)[:, item]  # (T−1, n_pad)
+    m_suf, v_suf = m_suf[item + 1], v_suf[:, item + 1]
+    # exp(m − log_z) <= 1: log_z bounds every score of the row but the item's.
+    rest = jnp.exp(m_pre - log_z) * v_pre + jnp.exp(m_suf - log_z) * v_suf
+    return rest.T + (w_item + w_self)[:, None] * m1[:, item].T
+
+
+def closed_form_forward(
+    theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=None, *, layer1_mask: str
+) -> Forward:
     """Forward pass of the subspace network on all ``N`` canonical sequences at once.
 
     Args:
@@ -110,11 +173,13 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
         n_pad: static padded size.
         pattern_clamp: ``None`` or a ``(3,)`` array of strengths ``c ∈ [0, 1]`` for
             ``PATTERN_CLAMPS``; a clamped pattern is ``(1 − c)·learned + c·clamped``.
+        layer1_mask: one of :data:`LAYER1_MASKS` (static).
 
     Returns:
         A :class:`Forward`.
     """
     dtype = theta.dtype
+    strict = check_layer1_mask(layer1_mask) == "strict"
     a1, a2, a3 = theta[0], theta[1], theta[2]
     b = theta[3:15]
     g = theta[15:19]
@@ -128,11 +193,14 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
     t_rel = (idx - off).astype(dtype)
     pos = jnp.stack([jnp.cos(omega * t_rel), jnp.sin(omega * t_rel)], axis=-1)  # (T, 2)
 
-    # Layer 1, context rows (the same for every k). Pad rows attend to themselves only.
+    # Layer 1, context rows (the same for every k). A row with no key it may attend to (pad
+    # rows; under the strict mask also position 0) attends to itself alone.
     diff = omega * (idx[:, None] - idx[None, :]).astype(dtype)
     eye = jnp.eye(size, dtype=bool)
     s1 = a1 * eye + a2 * jnp.cos(diff) + a3 * jnp.sin(diff)
-    mask1 = ((idx[None, :] <= idx[:, None]) & valid[None, :] & valid[:, None]) | eye
+    earlier = idx[None, :] < idx[:, None] if strict else idx[None, :] <= idx[:, None]
+    keys = earlier & valid[None, :] & valid[:, None]
+    mask1 = keys | (eye & ~jnp.any(keys, axis=1, keepdims=True))
     w1 = masked_softmax(s1, mask1)
     if pattern_clamp is not None:
         is_label = valid & (idx < q) & ((idx - off) % 2 == 1)
@@ -140,23 +208,26 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
         c = pattern_clamp[0]
         w1 = jnp.where(is_label[:, None], (1 - c) * w1 + c * prev, w1)
 
-    # The query's layer-1 row: the k-independent row plus α1 on its own item 2k.
+    # The query's layer-1 row: the k-independent row plus α1 on its own item 2k; it attends
+    # to itself only under the inclusive mask.
     pairs = jnp.arange(n_pad)
     item = 2 * pairs
     pair_valid = pairs >= n_pad - n
     is_item = idx[None, :] == item[:, None]  # (n_pad, T)
+    keys_q = valid & (idx < q) if strict else valid
     rq = s1[q][None, :] + a1 * is_item
-    lse_q = masked_logsumexp(rq, valid[None, :])
-    wq = jnp.where(valid[None, :], jnp.exp(jnp.where(valid[None, :], rq - lse_q[:, None], 0.0)), 0.0)
+    lse_q = masked_logsumexp(rq, keys_q[None, :])
+    wq = jnp.where(keys_q[None, :], jnp.exp(jnp.where(keys_q[None, :], rq - lse_q[:, None], 0.0)), 0.0)
 
     # Token space (dim T-1): a1e of context rows is w1[:q, :q]; the query's folds its own
-    # weight onto item 2k. (Writing it as a rank-one update of one shared row would save a
-    # product, but cancels catastrophically when α1 << 0, so it is formed directly.)
+    # weight onto item 2k.
     m1 = w1[:q, :q]
     item_q = is_item[:, :q].astype(dtype)
     m1q = wq[:, :q] + wq[:, q:] * item_q
     m1q_item = jnp.take_along_axis(m1q, item[:, None], axis=1)[:, 0]
     col_item = m1[:, item].T  # (n_pad, q): e_q · a1e_s = W1[s, 2k]
+    w_item = jnp.take_along_axis(wq, item[:, None], axis=1)[:, 0]
+    overlaps = _query_key_overlaps(s1[q, :q], lse_q, m1, w_item, wq[:, q], item, valid[:q])
 
     # Layer-2 scores of the query against every key s; the last key is the query itself.
     a1p = w1 @ pos  # (T, 2), row q replaced per k below
@@ -170,7 +241,7 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
     e_e = with_query(item_q, ones)
     e_a = with_query(col_item, m1q_item)
     a_e = with_query(m1q, m1q_item)
-    a_a = with_query(m1q @ m1.T, jnp.sum(m1q**2, axis=1))  # O(T^3) product 1 of 2
+    a_a = with_query(overlaps, jnp.sum(m1q**2, axis=1))
     s2 = (
         b[0] * e_e
         + b[1] * e_a
@@ -189,7 +260,7 @@ def closed_form_forward(theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=Non
 
     # Readout in token coordinates.
     a2e = w2[:, :q] + w2[:, q:] * item_q
-    a2a1e = w2[:, :q] @ m1 + w2[:, q:] * m1q  # O(T^3) product 2 of 2
+    a2a1e = w2[:, :q] @ m1 + w2[:, q:] * m1q  # the one O(T^3) product
     if pattern_clamp is not None:
         g = (1 - pattern_clamp[2]) * g + pattern_clamp[2] * jnp.array([0.0, 0.0, 1.0, 0.0], dtype)
     yhat = g[0] * item_q + g[1] * m1q + g[2] * a2e + g[3] * a2a1e
@@ -214,10 +285,10 @@ def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) ->
     return jnp.where(fwd.pair_valid, per, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("n_pad", "loss"))
-def padded_loss(theta, n_pairs, n_pad: int, *, loss="mse", vocab_size=None, pattern_clamp=None):
+@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask"))
+def padded_loss(theta, n_pairs, n_pad: int, *, layer1_mask, loss="mse", vocab_size=None, pattern_clamp=None):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``."""
-    fwd = closed_form_forward(theta, n_pairs, n_pad, pattern_clamp)
+    fwd = closed_form_forward(theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask)
     per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
     return jnp.sum(per) / jnp.asarray(n_pairs, theta.dtype)
 
@@ -239,7 +310,15 @@ def pattern_strength(patterns, dtype=jnp.float64):
     return jnp.array([float(p in patterns) for p in PATTERN_CLAMPS], dtype)
 
 
-def population_loss(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None, patterns=()):
+def population_loss(
+    theta,
+    n_pairs: int,
+    *,
+    loss: str = "mse",
+    vocab_size: int | None = None,
+    patterns=(),
+    layer1_mask: str = "strict",
+):
     """Exact population loss ``L(θ)`` of MODEL.md (closed form, no sampling).
 
     Args:
@@ -251,12 +330,14 @@ def population_loss(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int |
             ``previous_token`` (each label's layer-1 row is its own item), ``match`` (the
             query's layer-2 row is the correct label), ``copy`` (the readout is exactly the
             layer-2-retrieved token, ``γ = (0, 0, 1, 0)``).
+        layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (see :data:`LAYER1_MASKS`).
 
     Returns:
         Scalar loss (``½`` at ``θ = 0`` for MSE, ``log V`` for CE), jit-able and differentiable.
     """
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
+    check_layer1_mask(layer1_mask)
     theta = check_theta(theta)
     vocab_size = check_vocab_size(vocab_size, n_pairs) if loss == "ce" else None
     return padded_loss(
@@ -266,10 +347,13 @@ def population_loss(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int |
         loss=loss,
         vocab_size=vocab_size,
         pattern_clamp=pattern_strength(patterns, theta.dtype),
+        layer1_mask=layer1_mask,
     )
 
 
-def population_loss_direct(theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None):
+def population_loss_direct(
+    theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None, layer1_mask: str = "strict"
+):
     """The test oracle: the explicit network at width ``d = V`` on the ``N`` canonical sequences.
 
     Costs ``O(T⁴)`` (an explicit ``T×T`` layer 1 with one-hot tokens for each ``k``).
@@ -277,24 +361,28 @@ def population_loss_direct(theta, n_pairs: int, *, loss: str = "mse", vocab_size
     """
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
+    check_layer1_mask(layer1_mask)
     theta = check_theta(theta)
     vocab_size = check_vocab_size(vocab_size, n_pairs)
     batch = canonical_batch(n_pairs, vocab_size=vocab_size, dtype=theta.dtype)
-    return jnp.mean(batch_losses(embed(theta, vocab_size), batch, loss=loss))
+    return jnp.mean(batch_losses(embed(theta, vocab_size), batch, loss=loss, layer1_mask=layer1_mask))
 
 
-def attention_patterns(theta, n_pairs: int, k: int, *, patterns=()):
+def attention_patterns(theta, n_pairs: int, k: int, *, patterns=(), layer1_mask: str = "strict"):
     """Attention of the canonical sequence whose query is on pair ``k``.
 
     Returns:
         ``(layer1, layer2)``: ``layer1`` of shape ``(T, T)`` (row ``t`` is position ``t``'s
-        distribution over ``s ≤ t``; the last row is the query's), and ``layer2`` of shape
-        ``(T,)``, the query's layer-2 distribution. The correct label is position ``2k+1``.
+        distribution over the positions its mask allows: ``s < t`` under the strict mask,
+        position 0 attending to itself, or ``s ≤ t`` under the inclusive one; the last row is
+        the query's), and ``layer2`` of shape ``(T,)``, the query's layer-2 distribution. The
+        correct label is position ``2k+1``.
     """
     n_pairs = check_n_pairs(n_pairs)
     theta = check_theta(theta)
     if not 0 <= int(k) < n_pairs:
         raise ValueError(f"k must be in 0 … {n_pairs - 1}, got {k}")
-    fwd = closed_form_forward(theta, n_pairs, n_pairs, pattern_strength(patterns, theta.dtype))
+    strength = pattern_strength(patterns, theta.dtype)
+    fwd = closed_form_forward(theta, n_pairs, n_pairs, strength, layer1_mask=check_layer1_mask(layer1_mask))
     layer1 = fwd.layer1.at[-1].set(fwd.layer1_query[k])
     return layer1, fwd.layer2[k]

@@ -18,6 +18,7 @@ import numpy as np
 
 from .clamp import Clamp
 from .loss import PATTERN_CLAMPS
+from .model import Model
 from .ode import Emergence, emergence_time, simulate
 from .subspace import PARAM_NAMES, param_index
 
@@ -39,21 +40,34 @@ def _without(names: Sequence[str], name: str) -> tuple[str, ...]:
     return tuple(n for n in names if n != name)
 
 
-def removal_study(n_pairs: int, base: Sequence[str] = PARAM_NAMES, **kwargs) -> dict[str, Emergence]:
+def _with_free(model: Model | None, free) -> Model:
+    return (Model() if model is None else model).replace(free=free)
+
+
+def removal_study(
+    n_pairs: int, base: Sequence[str] = PARAM_NAMES, *, model: Model | None = None, **kwargs
+) -> dict[str, Emergence]:
     """Emergence with each name of ``base`` frozen at 0 in turn (the rest of ``base`` free).
 
-    ``kwargs`` go to :func:`~induction_ode.emergence_time`. Returns ``{removed name: Emergence}``.
+    ``model`` (default ``Model()``) gives the mask, loss, metric and clamp; its ``free`` is
+    replaced. ``kwargs`` go to :func:`~induction_ode.emergence_time`. Returns
+    ``{removed name: Emergence}``.
     """
     base = tuple(base)
     for name in base:
         param_index(name)
-    return {name: emergence_time(n_pairs, free=_without(base, name), **kwargs) for name in base}
+    return {
+        name: emergence_time(n_pairs, model=_with_free(model, _without(base, name)), **kwargs)
+        for name in base
+    }
 
 
 def minimal_free_set(
     n_pairs: int,
     start: Sequence[str] = PARAM_NAMES,
     on_try: Callable[[tuple[str, ...], bool], None] | None = None,
+    *,
+    model: Model | None = None,
     **kwargs,
 ) -> tuple[str, ...]:
     """A set of free pseudo-parameters that still forms an induction head, none removable.
@@ -61,10 +75,15 @@ def minimal_free_set(
     A greedy pass over ``start`` (in order) drops each name whose removal keeps an induction
     head; passes repeat until one drops nothing, so no single removal from the result forms
     a head. About ``19 + |result|`` runs from all 19. ``on_try(free, head)`` reports each run.
-    Raises ``ValueError`` if ``start`` itself forms no head.
+    ``model`` and ``kwargs`` as in :func:`removal_study`. Raises ``ValueError`` if ``start``
+    itself forms no head.
     """
+
+    def head_with(free):
+        return is_induction_head(emergence_time(n_pairs, model=_with_free(model, free), **kwargs))
+
     current = tuple(start)
-    head = is_induction_head(emergence_time(n_pairs, free=current, **kwargs))
+    head = head_with(current)
     if on_try is not None:
         on_try(current, head)
     if not head:
@@ -74,7 +93,7 @@ def minimal_free_set(
         changed = False
         for name in tuple(current):
             trial = _without(current, name)
-            head = bool(trial) and is_induction_head(emergence_time(n_pairs, free=trial, **kwargs))
+            head = bool(trial) and head_with(trial)
             if on_try is not None:
                 on_try(trial, head)
             if head:
@@ -147,6 +166,7 @@ def clamp_experiment(
     t_on: float = 0.0,
     n_points: int = 401,
     on_run: Callable[[ClampRun], None] | None = None,
+    model: Model | None = None,
     **kwargs,
 ) -> ClampExperiment:
     """Run the unclamped system and each clamp from ``t_on``; compare ``t*`` and plateau loss.
@@ -156,28 +176,34 @@ def clamp_experiment(
             :meth:`Clamp.parse` (``"match+copy"``, ``"alpha3=0"``); string specs use ``t_on``.
         n_points: points of each loss curve on ``[0, 2 t*_ref]``.
         on_run: called with each :class:`ClampRun` as it finishes (reference first).
-        kwargs: ``metric``, ``loss``, ``rtol``, ``atol``, ``solver``, … for
-            :func:`~induction_ode.emergence_time` and :func:`~induction_ode.simulate`.
+        model: the unclamped ODE (default ``Model()``); each run replaces its ``clamp``.
+        kwargs: ``rtol``, ``atol``, ``solver``, … for :func:`~induction_ode.emergence_time`
+            and :func:`~induction_ode.simulate`.
 
     Returns:
         A :class:`ClampExperiment`.
     """
     clamps = [Clamp.parse(c, t_on) if isinstance(c, str) else c for c in clamps]
-    ref_e = emergence_time(n_pairs, **kwargs)
+    model = (Model() if model is None else model).replace(clamp=None)
+    ref_e = emergence_time(n_pairs, model=model, **kwargs)
     if not ref_e.emerged:
         raise ValueError(f"the unclamped system does not emerge at N={n_pairs} before t_max={ref_e.t_max:g}")
     t_end = 2 * ref_e.t_star
     ts = np.linspace(0.0, t_end, n_points)
     t_plateau = 0.5 * ref_e.t_star
 
-    def run(label, clamp, e):
-        traj = simulate(n_pairs, t_end, ts=ts, clamp=clamp, **kwargs)
+    def run(label, clamped, e):
+        traj = simulate(n_pairs, t_end, ts=ts, model=clamped, **kwargs)
         plateau = float(np.interp(t_plateau, traj.ts, traj.losses))
         result = ClampRun(label, e.t_star, e.emerged, plateau, traj.ts, traj.losses)
         if on_run is not None:
             on_run(result)
         return result
 
-    reference = run("none", None, ref_e)
-    runs = tuple(run(c.label(), c, emergence_time(n_pairs, clamp=c, **kwargs)) for c in clamps)
+    reference = run("none", model, ref_e)
+    runs = []
+    for c in clamps:
+        clamped = model.replace(clamp=c)
+        runs.append(run(c.label(), clamped, emergence_time(n_pairs, model=clamped, **kwargs)))
+    runs = tuple(runs)
     return ClampExperiment(n_pairs, float(t_on), t_plateau, reference, runs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import diffrax
@@ -18,11 +17,10 @@ import numpy as np
 import optimistix as optx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .clamp import Clamp, free_mask
-from .loss import check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
-from .subspace import KEY_PARAMS, N_PARAMS, param_index, param_norms
+from .loss import check_theta, closed_form_forward
+from .model import Model
+from .subspace import KEY_PARAMS, N_PARAMS, param_index
 from .task import check_n_pairs
-from .transformer import check_loss
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 SOLVERS = ("tsit5", "kvaerno5")
@@ -47,134 +45,35 @@ def check_solver(solver: str) -> str:
     return solver
 
 
-def parse_metric(metric) -> int | None:
-    """``"identity"`` → ``None``; ``("weights", d)`` or ``"weights:d"`` → ``d``."""
-    if metric == "identity":
-        return None
-    if isinstance(metric, str) and metric.startswith("weights:"):
-        metric = ("weights", metric.split(":", 1)[1])
-    if isinstance(metric, (tuple, list)) and len(metric) == 2 and metric[0] == "weights":
-        try:
-            d = int(metric[1])
-        except (TypeError, ValueError):
-            d = 0
-        if d >= 1:
-            return d
-    raise ValueError(f"unknown metric {metric!r}; allowed: 'identity' or ('weights', d) with integer d >= 1")
+def check_model(model, n_max: int) -> Model:
+    """``model`` (default :class:`~induction_ode.model.Model`) checked against the largest ``N``."""
+    model = Model() if model is None else model
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be an induction_ode.Model, got {type(model).__name__}")
+    return model.check(n_max)
 
 
-@dataclass(frozen=True)
-class Dynamics:
-    """Static description of the ODE (hashable, so it can be a jit static argument).
-
-    Attributes:
-        loss: ``"mse"`` or ``"ce"``.
-        vocab_size: ``V`` for CE; ``None`` means ``2N`` for each length.
-        width: ``d`` of the ``("weights", d)`` metric, ``None`` for the identity metric.
-        free: ``(19,)`` bools; frozen pseudo-parameters keep their initial value.
-        clamp: a :class:`~induction_ode.clamp.Clamp` or ``None``.
-        solver: one of :data:`SOLVERS`.
-    """
-
-    loss: str = "mse"
-    vocab_size: int | None = None
-    width: int | None = None
-    free: tuple[bool, ...] = (True,) * N_PARAMS
-    clamp: Clamp | None = None
-    solver: str = "tsit5"
-
-    @classmethod
-    def make(
-        cls,
-        n_max: int,
-        *,
-        loss="mse",
-        vocab_size=None,
-        metric="identity",
-        free=None,
-        clamp=None,
-        solver="tsit5",
-    ):
-        """Validate user arguments against the largest ``N`` that will be run."""
-        check_loss(loss)
-        vocab = check_vocab_size(vocab_size, n_max) if (loss == "ce" and vocab_size is not None) else None
-        width = parse_metric(metric)
-        if width is not None and width < 2 * n_max:
-            raise ValueError(f"the weights metric needs d >= 2N = {2 * n_max}, got d={width}")
-        if clamp is not None and not isinstance(clamp, Clamp):
-            raise ValueError(f"clamp must be a Clamp or None, got {type(clamp).__name__}")
-        if clamp is not None and clamp.empty:
-            clamp = None  # the unclamped system: share its compiled programs
-        return cls(loss, vocab, width, tuple(bool(x) for x in free_mask(free)), clamp, check_solver(solver))
-
-    def metric_scale(self, dtype) -> jax.Array:
-        """``1/n_i`` for the weights metric, ones for the identity metric; shape ``(19,)``."""
-        if self.width is None:
-            return jnp.ones(N_PARAMS, dtype)
-        return jnp.asarray(1.0 / param_norms(self.width), dtype)
-
-    def effective(self, t, theta):
-        """Clamped θ and pattern strengths at time ``t``: ``(theta_eff, strengths | None)``."""
-        c = self.clamp
-        if c is None:
-            return theta, None
-        on = jnp.asarray(t >= c.t_on, theta.dtype)
-        held = jnp.asarray(c.value_mask(), theta.dtype) * on
-        theta = (1 - held) * theta + held * jnp.asarray(c.value_vector(), theta.dtype)
-        strength = pattern_strength(c.patterns, theta.dtype)
-        return theta, None if strength is None else strength * on
-
-    def loss_at(self, t, theta, n_pairs, n_pad):
-        """The (clamped) population loss the dynamics descend at time ``t``."""
-        theta_eff, strength = self.effective(t, theta)
-        return padded_loss(
-            theta_eff, n_pairs, n_pad, loss=self.loss, vocab_size=self.vocab_size, pattern_clamp=strength
-        )
-
-    def rhs(self, t, theta, n_pairs, n_pad):
-        """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``."""
-        grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad)
-        moving = jnp.asarray(self.free, theta.dtype)
-        if self.clamp is not None:
-            on = jnp.asarray(t >= self.clamp.t_on, theta.dtype)
-            moving = moving * (1 - on * jnp.asarray(self.clamp.value_mask(), theta.dtype))
-        return -grad * self.metric_scale(theta.dtype) * moving
-
-    def jump_ts(self):
-        return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
-
-
-def vector_field(
-    theta,
-    n_pairs: int,
-    *,
-    metric="identity",
-    loss: str = "mse",
-    vocab_size=None,
-    free=None,
-    clamp=None,
-    t=0.0,
-):
+def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):
     """The gradient-flow vector field ``dθ/dt = −M ∇θ L`` of MODEL.md; shape ``(19,)``.
 
-    ``metric="identity"`` gives ``−∇θ L``; ``("weights", d)`` gives ``−(1/n_i) ∂L/∂θ_i``,
-    the exact image of full-weight gradient flow at width ``d``. ``free`` names the
-    pseudo-parameters that move (default: all); ``clamp`` and ``t`` apply a clamp.
+    ``model`` (default ``Model()``) sets the mask, loss, metric, free set and clamp; ``t``
+    matters only for a clamp that switches on later. The identity metric gives ``−∇θ L``;
+    ``("weights", d)`` gives ``−(1/n_i) ∂L/∂θ_i``, the image of full-weight gradient flow.
     """
     n_pairs = check_n_pairs(n_pairs)
-    dyn = Dynamics.make(n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp)
-    return dyn.rhs(t, check_theta(theta), n_pairs, n_pairs)
+    model = check_model(model, n_pairs)
+    return model.rhs(t, check_theta(theta), n_pairs, n_pairs)
 
 
-def _solve(dyn, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
-    term = diffrax.ODETerm(lambda t, y, args: dyn.rhs(t, y, args, n_pad))
+def _solve(model, solver, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
+    term = diffrax.ODETerm(lambda t, y, args: model.rhs(t, y, args, n_pad))
     dtype = theta0.dtype  # times share the state's precision (diffrax needs one dtype)
-    if dyn.solver == "tsit5":  # an I controller suits explicit RK; PI(0.3, 0.3) suits ESDIRK
+    if solver == "tsit5":  # an I controller suits explicit RK; PI(0.3, 0.3) suits ESDIRK
         solver, pcoeff, icoeff = diffrax.Tsit5(), 0.0, 1.0
     else:
         solver, pcoeff, icoeff = diffrax.Kvaerno5(), 0.3, 0.3
     controller = diffrax.PIDController(
-        rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff, jump_ts=dyn.jump_ts()
+        rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff, jump_ts=model.jump_ts()
     )
     return diffrax.diffeqsolve(
         term,
@@ -208,11 +107,12 @@ class Trajectory(NamedTuple):
     n_pairs: int
 
 
-@functools.partial(jax.jit, static_argnames=("dyn", "n_pad", "max_steps"))
-def _trajectory_segment(theta0, n_pairs, ts, rtol, atol, *, dyn, n_pad, max_steps):
-    sol = _solve(dyn, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, diffrax.SaveAt(ts=ts))
-    eff = jax.vmap(lambda t, y: dyn.effective(t, y)[0])(ts, sol.ys)
-    losses = jax.vmap(lambda t, y: dyn.loss_at(t, y, n_pairs, n_pad))(ts, sol.ys)
+@functools.partial(jax.jit, static_argnames=("model", "solver", "n_pad", "max_steps"))
+def _trajectory_segment(theta0, n_pairs, ts, rtol, atol, *, model, solver, n_pad, max_steps):
+    saveat = diffrax.SaveAt(ts=ts)
+    sol = _solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, saveat)
+    eff = jax.vmap(lambda t, y: model.effective(t, y)[0])(ts, sol.ys)
+    losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad))(ts, sol.ys)
     return sol.ys, eff, losses, sol.result == diffrax.RESULTS.successful
 
 
@@ -230,15 +130,11 @@ def simulate(
     n_pairs: int,
     t_max: float,
     *,
+    model: Model | None = None,
     theta0=None,
-    metric="identity",
+    ts=None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
-    ts=None,
-    loss: str = "mse",
-    vocab_size: int | None = None,
-    free=None,
-    clamp: Clamp | None = None,
     precision: str = "float64",
     solver: str = "tsit5",
     max_steps: int | None = None,
@@ -250,10 +146,10 @@ def simulate(
     Adaptive Tsit5 (or Kvaerno5) with a PID step-size controller (diffrax).
 
     Args:
+        model: the ODE (default ``Model()``: strict mask, MSE, identity metric, all free).
+        theta0: ``(19,)`` initial pseudo-parameters (default 0).
         ts: increasing save times in ``[0, t_max]``, starting at 0 (default: 401 points).
-        free: names of the pseudo-parameters that move (default all); the rest stay at
-            ``theta0``.
-        clamp: a :class:`~induction_ode.clamp.Clamp`.
+        rtol, atol: tolerances of the adaptive step-size control.
         precision: ``"float64"`` (default) or ``"float32"``.
         solver: ``"tsit5"`` (default) or ``"kvaerno5"`` (see :data:`SOLVERS`).
         max_steps: solver step budget (default :func:`default_max_steps`).
@@ -266,9 +162,8 @@ def simulate(
     n_pairs = check_n_pairs(n_pairs)
     t_max = _check_positive("t_max", t_max)
     dtype = check_precision(precision)
-    dyn = Dynamics.make(
-        n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
-    )
+    model = check_model(model, n_pairs)
+    check_solver(solver)
     max_steps = _step_budget(max_steps, n_pairs, solver)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
@@ -279,7 +174,15 @@ def simulate(
     for i, piece in enumerate(pieces):
         seg = ts[np.concatenate([[piece[0] - 1], piece])] if i else ts[piece]
         ys, eff, seg_losses, ok = _trajectory_segment(
-            y, n_pairs, jnp.asarray(seg, dtype), rtol, atol, dyn=dyn, n_pad=n_pairs, max_steps=max_steps
+            y,
+            n_pairs,
+            jnp.asarray(seg, dtype),
+            rtol,
+            atol,
+            model=model,
+            solver=solver,
+            n_pad=n_pairs,
+            max_steps=max_steps,
         )
         if not bool(ok):
             raise RuntimeError(f"the ODE solver failed before t={seg[-1]:g}; raise max_steps or loosen rtol")
@@ -346,7 +249,9 @@ def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
     return jnp.where(jnp.any(reached, axis=0), hi, jnp.nan)
 
 
-def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: int, max_steps: int):
+def emergence_core(
+    theta0, n_pairs, t_max, rtol, atol, *, model: Model, solver: str, n_pad: int, max_steps: int
+):
     """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
@@ -354,21 +259,20 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
     """
     dtype = theta0.dtype
     t_max = jnp.asarray(t_max, dtype)
-    ref = padded_loss(theta0, n_pairs, n_pad, loss=dyn.loss, vocab_size=dyn.vocab_size)
-    threshold = 0.5 * ref
-    loss0 = dyn.loss_at(0.0, theta0, n_pairs, n_pad)
+    threshold = 0.5 * model.unclamped_loss(theta0, n_pairs, n_pad)
+    loss0 = model.loss_at(0.0, theta0, n_pairs, n_pad)
 
     def segment(carry, _):
         """One solve with dense output; the event is live only in the first segment."""
         y0, t0, t1, live = carry
 
         def cond(t, y, args, **_):
-            value = jnp.where(live, dyn.loss_at(t, y, args, n_pad) - threshold, 1.0)
+            value = jnp.where(live, model.loss_at(t, y, args, n_pad) - threshold, 1.0)
             # In the default float dtype: diffrax pairs this with a Python 0.0 in a lax.cond.
             return jnp.asarray(value, float)
 
         event = diffrax.Event(cond, root_finder=root_finder)
-        sol = _solve(dyn, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, event)
+        sol = _solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, event)
         hit = live & sol.event_mask & (sol.result == diffrax.RESULTS.event_occurred)
         emerged = hit | (live & instant)
         t_star = jnp.where(instant, 0.0, sol.ts[-1])
@@ -398,14 +302,14 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
 
     def path(t):
         y = jnp.where(t <= t1, early.evaluate(jnp.clip(t, 0.0, t1)), late.evaluate(jnp.clip(t, t1, 2 * t1)))
-        return dyn.effective(t, y)[0][key_idx]
+        return model.effective(t, y)[0][key_idx]
 
-    theta_end_eff, strength = dyn.effective(2 * t1, theta_end)
+    theta_end_eff, strength = model.effective(2 * t1, theta_end)
     halves = _first_crossing(
-        path, 2 * t1, dyn.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx]
+        path, 2 * t1, model.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx]
     )
     halves = jnp.where(emerged & (t_star > 0), halves, jnp.where(emerged, 0.0, jnp.nan))
-    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength)
+    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength, layer1_mask=model.layer1_mask)
     on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
     label_attention = jnp.sum(jnp.where(fwd.pair_valid, on_label, 0.0)) / jnp.asarray(n_pairs, dtype)
     return dict(
@@ -414,13 +318,15 @@ def emergence_core(theta0, n_pairs, t_max, rtol, atol, *, dyn: Dynamics, n_pad: 
         half_times=halves,
         label_attention=jnp.where(emerged, label_attention, jnp.nan),
         loss0=loss0,
-        theta_star=dyn.effective(t_star, theta_star)[0],
+        theta_star=model.effective(t_star, theta_star)[0],
         theta_end=theta_end_eff,
     )
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_emergence(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str):
+def compiled_emergence(
+    model: Model, solver: str, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str
+):
     """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
 
     The executable maps ``(theta0 (size, 19), n (size,), t_max (size,), rtol, atol)`` to the
@@ -429,7 +335,9 @@ def compiled_emergence(dyn: Dynamics, n_pad: int, max_steps: int, mesh: Mesh, si
     """
 
     def one(theta0, n, t_max, rtol, atol):
-        return emergence_core(theta0, n, t_max, rtol, atol, dyn=dyn, n_pad=n_pad, max_steps=max_steps)
+        return emergence_core(
+            theta0, n, t_max, rtol, atol, model=model, solver=solver, n_pad=n_pad, max_steps=max_steps
+        )
 
     # The batch of lengths is sharded over the 1-D mesh and XLA partitions the vmapped solve
     # (GSPMD), so one program serves any number of devices. (shard_map would let each device
@@ -491,34 +399,29 @@ def emergence_time(
     n_pairs: int,
     t_max: float | None = None,
     *,
+    model: Model | None = None,
     theta0=None,
-    metric="identity",
     rtol: float = 1e-8,
     atol: float = 1e-10,
-    loss: str = "mse",
-    vocab_size: int | None = None,
-    free=None,
-    clamp: Clamp | None = None,
     precision: str = "float64",
     solver: str = "tsit5",
     max_steps: int | None = None,
 ) -> Emergence:
     """Emergence time ``t_star`` (first time with ``L ≤ ½ L(0)``), found by event root finding.
 
-    ``L(0)`` is the unclamped loss at ``theta0``, so clamped runs are measured against the
-    same bar as unclamped ones. The ODE is then continued to ``2 t_star`` to find the
-    half-times of α3, β2 and γ3 (see :class:`Emergence`). ``t_max`` defaults to
-    :func:`default_t_max`. Other arguments as in :func:`simulate`.
+    ``L(0)`` is the unclamped loss at ``theta0`` (of ``model`` without its clamp), so clamped
+    runs are measured against the same bar as unclamped ones. The ODE is then continued to
+    ``2 t_star`` to find the half-times of α3, β2 and γ3 (see :class:`Emergence`). ``t_max``
+    defaults to :func:`default_t_max`. Other arguments as in :func:`simulate`.
     """
     n_pairs = check_n_pairs(n_pairs)
     t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
     dtype = check_precision(precision)
-    dyn = Dynamics.make(
-        n_pairs, loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
-    )
+    model = check_model(model, n_pairs)
+    check_solver(solver)
     max_steps = _step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
-    program = compiled_emergence(dyn, n_pairs, max_steps, mesh, 1, precision)
+    program = compiled_emergence(model, solver, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(
         _initial(theta0, dtype)[None],
         jnp.asarray([n_pairs], jnp.int32),

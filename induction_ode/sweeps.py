@@ -28,13 +28,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from .model import Model
 from .ode import (
-    Dynamics,
     Emergence,
     _check_positive,
     _initial,
     _step_budget,
+    check_model,
     check_precision,
+    check_solver,
     compiled_emergence,
     default_t_max,
     to_emergence,
@@ -100,14 +102,10 @@ def sweep(
     n_pairs_list: Sequence[int],
     t_max: float | Sequence[float] | None = None,
     *,
+    model: Model | None = None,
     theta0=None,
-    metric="identity",
     rtol: float = 1e-8,
     atol: float = 1e-10,
-    loss: str = "mse",
-    vocab_size: int | None = None,
-    free=None,
-    clamp=None,
     precision: str = "float64",
     solver: str = "tsit5",
     max_steps: int | None = None,
@@ -145,9 +143,8 @@ def sweep(
         t_maxes = [_check_positive("t_max", t) for t in t_max]
         if len(t_maxes) != len(lengths):
             raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
-    dyn = Dynamics.make(
-        max(lengths), loss=loss, vocab_size=vocab_size, metric=metric, free=free, clamp=clamp, solver=solver
-    )
+    model = check_model(model, max(lengths))
+    check_solver(solver)
     max_steps = _step_budget(max_steps, max(lengths), solver)
     theta = _initial(theta0, dtype)
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -168,7 +165,7 @@ def sweep(
         size = -(-(len(members) if group_size is None else group_size) // n_dev) * n_dev
         misses = compiled_emergence.cache_info().misses
         t0 = time.perf_counter()
-        compiled = compiled_emergence(dyn, n_pad, max_steps, mesh, size, precision)
+        compiled = compiled_emergence(model, solver, n_pad, max_steps, mesh, size, precision)
         if compiled_emergence.cache_info().misses > misses:
             n_compiled += 1
             compile_time += time.perf_counter() - t0

@@ -18,6 +18,16 @@ from .task import Batch, check_n_pairs, sample_batch
 
 LOSSES = ("mse", "ce")
 OPTIMIZERS = ("sgd", "adam")
+LAYER1_MASKS = ("strict", "inclusive")
+"""Layer-1 attention sets of MODEL.md: ``"strict"`` (default), position ``t`` attends to
+``s < t`` and position 0 to itself; ``"inclusive"``, ``t`` attends to ``s ≤ t``."""
+
+
+def check_layer1_mask(layer1_mask: str) -> str:
+    """Return ``layer1_mask`` if it is one of :data:`LAYER1_MASKS`; ``ValueError`` otherwise."""
+    if layer1_mask not in LAYER1_MASKS:
+        raise ValueError(f"unknown layer1_mask {layer1_mask!r}; allowed: {', '.join(LAYER1_MASKS)}")
+    return layer1_mask
 
 
 def check_loss(loss: str) -> str:
@@ -37,26 +47,43 @@ def init_weights(d: int, *, key=None, scale: float = 0.0, dtype=jnp.float64) -> 
     return Weights(*(scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)))
 
 
-def _causal_attention(h: jax.Array, a: jax.Array) -> jax.Array:
-    """``attn_A(h)_t = Σ_{s≤t} softmax_s(h_tᵀ A h_s) h_s`` for every row; ``h`` is ``(T, D)``."""
+def layer1_keys(size: int, layer1_mask: str) -> jax.Array:
+    """``(T, T)`` bool: which keys ``s`` row ``t`` of layer 1 attends to (MODEL.md).
+
+    ``"strict"``: ``s < t``, and position 0, which has no earlier position, itself.
+    ``"inclusive"``: ``s ≤ t``.
+    """
+    if layer1_mask == "inclusive":
+        return jnp.tril(jnp.ones((size, size), dtype=bool))
+    return jnp.tril(jnp.ones((size, size), dtype=bool), k=-1).at[0, 0].set(True)
+
+
+def _attention(h: jax.Array, a: jax.Array, keys: jax.Array) -> jax.Array:
+    """``attn_A(h)_t = Σ_{s ∈ keys[t]} softmax_s(h_tᵀ A h_s) h_s`` for every row; ``h`` is ``(T, D)``."""
     scores = h @ a @ h.T
-    causal = jnp.tril(jnp.ones(scores.shape, dtype=bool))
-    return jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1) @ h
+    return jax.nn.softmax(jnp.where(keys, scores, -jnp.inf), axis=-1) @ h
 
 
-def forward_one(weights: Weights, tokens: jax.Array, pos: jax.Array) -> jax.Array:
+def forward_one(
+    weights: Weights, tokens: jax.Array, pos: jax.Array, layer1_mask: str = "strict"
+) -> jax.Array:
     """Readout ``ŷ = W_O h2_{T-1}`` for one sequence: tokens ``(T, d)``, pos ``(T, 2)`` → ``(d,)``."""
     h0 = jnp.concatenate([tokens, pos], axis=-1)
-    h1 = jnp.concatenate([h0, _causal_attention(h0, weights.A1)], axis=-1)
-    scores = h1[-1] @ weights.A2 @ h1.T  # layer 2 is only read at the query
+    keys = layer1_keys(h0.shape[0], layer1_mask)
+    h1 = jnp.concatenate([h0, _attention(h0, weights.A1, keys)], axis=-1)
+    scores = h1[-1] @ weights.A2 @ h1.T  # layer 2 is only read at the query, over every s
     h2_query = jnp.concatenate([h1[-1], jax.nn.softmax(scores) @ h1])
     return weights.WO @ h2_query
 
 
-@functools.partial(jax.jit, static_argnames=("loss",))
-def batch_losses(weights: Weights, batch: Batch, *, loss: str = "mse") -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("loss", "layer1_mask"))
+def batch_losses(
+    weights: Weights, batch: Batch, *, loss: str = "mse", layer1_mask: str = "strict"
+) -> jax.Array:
     """Per-sequence loss, shape ``(B,)``: ``½‖ŷ − y_k‖²`` or cross-entropy over ``batch.vocab``."""
-    yhat = jax.vmap(forward_one, in_axes=(None, 0, 0))(weights, batch.tokens, batch.positions)
+    yhat = jax.vmap(forward_one, in_axes=(None, 0, 0, None))(
+        weights, batch.tokens, batch.positions, layer1_mask
+    )
     if loss == "mse":
         return 0.5 * jnp.sum((yhat - batch.targets) ** 2, axis=-1)
     logits = jnp.einsum("bd,bvd->bv", yhat, batch.vocab)
@@ -105,6 +132,7 @@ def train(
     tokens: str = "haar",
     phase: str = "uniform",
     eval_batch: int = 4096,
+    layer1_mask: str = "strict",
 ) -> TrainResult:
     """Train the full-weight network with optax, a fresh batch every step.
 
@@ -116,12 +144,14 @@ def train(
         theta0: start at ``embed(theta0, d)`` (plus noise if ``init_scale > 0``).
         tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
         eval_batch: size of the fixed batch on which the recorded loss is measured.
+        layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
 
     Returns:
         A :class:`TrainResult`.
     """
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
+    check_layer1_mask(layer1_mask)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
     if steps < 1 or batch < 1 or record_every < 1 or lr <= 0:
@@ -136,7 +166,7 @@ def train(
     eval_data = sample_batch(k_eval, eval_batch, **sample)
 
     def mean_loss(w, data):
-        return jnp.mean(batch_losses(w, data, loss=loss))
+        return jnp.mean(batch_losses(w, data, loss=loss, layer1_mask=layer1_mask))
 
     def record(w):
         return project(w)[0], off_subspace_fraction(w), mean_loss(w, eval_data)

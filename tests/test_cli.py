@@ -44,7 +44,20 @@ def sweep_dir(tmp_path_factory):
 def test_sweep_writes_records_and_figure(sweep_dir):
     record = json.loads((sweep_dir / "results.json").read_text())
     assert record["kind"] == "sweep"
-    assert set(record["config"]) == {"metric", "loss", "rtol", "atol", "t_max", "precision", "free", "solver"}
+    assert set(record["config"]) == {
+        "layer1_mask",
+        "metric",
+        "loss",
+        "vocab_size",
+        "free",
+        "clamp",
+        "rtol",
+        "atol",
+        "t_max",
+        "precision",
+        "solver",
+    }
+    assert record["config"]["layer1_mask"] == "strict"
     assert {"induction_ode", "jax", "device"} <= set(record["environment"])
     assert [r["n_pairs"] for r in record["lengths"]] == [1, 2, 3]
     for r in record["lengths"]:
@@ -138,6 +151,8 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         (["plot", "nowhere.json"], "no such file"),
         (["sweep", "--n-pairs", "2", "--free", "alpha3,zeta1"], "zeta1"),
         (["sweep", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
+        (["sweep", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),
+        (["clamp", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),
         (["clamp", "--n-pairs", "2", "--clamps", "match,induction"], "unknown clamp"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha9=1"], "alpha9"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha3=x"], "not a number"),
@@ -163,6 +178,14 @@ def test_resume_with_another_configuration(sweep_dir):
         app, ["sweep", "--n-pairs", "1,2,3", "--out", str(sweep_dir), "--resume", "--rtol", "1e-6"]
     )
     assert result.exit_code == 2 and "another configuration" in result.output
+
+
+def test_resume_refuses_another_mask(sweep_dir):
+    args = ["sweep", "--n-pairs", "1,2,3", "--out", str(sweep_dir), "--resume", "--rtol", "1e-7"]
+    result = runner.invoke(app, [*args, "--layer1-mask", "inclusive"])
+    assert result.exit_code == 2
+    assert "layer1_mask='strict' there, 'inclusive' here" in result.output
+    assert result.output.strip().count("\n") == 0
 
 
 def test_clamp_writes_table_record_and_figure(tmp_path):

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from induction_ode import emergence_time, population_loss, simulate, vector_field
+from induction_ode import Model, emergence_time, population_loss, simulate, vector_field
 
 
 @pytest.mark.parametrize("n_pairs", [4, 8])
@@ -76,15 +76,15 @@ def test_implicit_solver_agrees():
         (lambda: simulate(3, 0.0), "t_max"),
         (lambda: simulate(3, -5.0), "t_max"),
         (lambda: simulate(0, 5.0), "n_pairs"),
-        (lambda: simulate(3, 5.0, metric="euclid"), "unknown metric"),
-        (lambda: simulate(3, 5.0, metric=("weights", 5)), "d >= 2N"),
+        (lambda: Model(metric="euclid"), "unknown metric"),
+        (lambda: simulate(3, 5.0, model=Model(metric=("weights", 5))), "d >= 2N"),
         (lambda: simulate(3, 5.0, theta0=np.ones(3)), "shape"),
         (lambda: simulate(3, 5.0, theta0=np.full(19, np.nan)), "finite"),
-        (lambda: simulate(3, 5.0, loss="l1"), "unknown loss"),
+        (lambda: Model(loss="l1"), "unknown loss"),
         (lambda: simulate(3, 5.0, precision="float16"), "precision"),
         (lambda: simulate(3, 5.0, solver="rk4"), "unknown solver"),
         (lambda: emergence_time(3, t_max=-1.0), "t_max"),
-        (lambda: vector_field(jnp.zeros(19), 4, metric=("weights", 7)), "d >= 2N"),
+        (lambda: vector_field(jnp.zeros(19), 4, model=Model(metric=("weights", 7))), "d >= 2N"),
     ],
 )
 def test_bad_input(call, message):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import random_theta
 
-from induction_ode import PARAM_NAMES, embed, population_loss, project, vector_field
+from induction_ode import PARAM_NAMES, Model, embed, population_loss, project, vector_field
 from induction_ode.subspace import Weights, basis, param_norms, weight_shapes
 from induction_ode.task import canonical_batch, sample_batch
 from induction_ode.transformer import batch_losses
@@ -92,5 +92,6 @@ def test_weights_metric_is_projected_network_gradient(n, d, rng):
     b = basis(d)
     inner = sum(jnp.tensordot(bm, gm, axes=gm.ndim) for bm, gm in zip(b, grad_w))
     expected = -inner / param_norms(d)
-    np.testing.assert_allclose(vector_field(theta, n, metric=("weights", d)), expected, atol=1e-12)
+    field = vector_field(theta, n, model=Model(metric=("weights", d)))
+    np.testing.assert_allclose(field, expected, atol=1e-12)
     np.testing.assert_allclose(vector_field(theta, n), -jax.grad(population_loss)(theta, n), atol=0)
