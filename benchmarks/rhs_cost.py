@@ -4,6 +4,9 @@ The fast closed form (:func:`induction_ode.population_loss`) against the direct 
 network (:func:`induction_ode.population_loss_direct`, the test oracle). Each is jitted,
 compiled once (compile time reported separately), then timed as the median of repeats with
 ``block_until_ready``. A form stops growing T once one evaluation exceeds ``--budget`` s.
+For the fast form it also times the exact Jacobian of the vector field (``jax.jacfwd`` of the
+gradient: the Hessian, 19 tangents), which the stiff solver needs, and reports its cost in
+gradients.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
 """
@@ -21,15 +24,25 @@ from common import loglog_slope, median_time, save
 from induction_ode import population_loss, population_loss_direct
 
 
-def measure(loss_fn, n_pairs: int, repeats: int) -> dict:
-    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
-    fn = jax.jit(jax.value_and_grad(lambda th: loss_fn(th, n_pairs)))
+def timed(fn, theta, repeats: int) -> tuple[float, float, list[float]]:
+    """Compile time, median run time and all run times of a jitted ``fn(theta)``."""
     start = time.perf_counter()
-    compiled = fn.lower(theta).compile()
+    compiled = jax.jit(fn).lower(theta).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(theta))  # warm-up
     med, times = median_time(lambda: jax.block_until_ready(compiled(theta)), repeats)
-    return dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, compile_s=compile_s, median_s=med, times_s=times)
+    return compile_s, med, times
+
+
+def measure(loss_fn, n_pairs: int, repeats: int, hessian: bool) -> dict:
+    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
+    loss = lambda th: loss_fn(th, n_pairs)  # noqa: E731
+    compile_s, med, times = timed(jax.value_and_grad(loss), theta, repeats)
+    row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, compile_s=compile_s, median_s=med, times_s=times)
+    if hessian:
+        _, h_med, _ = timed(jax.jacfwd(jax.grad(loss)), theta, repeats)
+        row.update(hessian_s=h_med, hessian_in_gradients=h_med / med)
+    return row
 
 
 def main():
@@ -56,13 +69,14 @@ def main():
             if name == "direct" and 2 * n + 1 > args.direct_t_max:
                 break
             try:
-                row = measure(fn, n, args.repeats)
+                row = measure(fn, n, args.repeats, hessian=name == "fast")
             except (MemoryError, RuntimeError) as err:  # XLA reports out-of-memory as RuntimeError
                 print(f"{name} N={n}: stopped ({type(err).__name__}: {str(err)[:120]})")
                 break
             rows.append(row)
             ms, comp = row["median_s"] * 1e3, row["compile_s"]
-            print(f"{name:6s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s)")
+            hess = f"  Hessian {row['hessian_in_gradients']:.1f} gradients" if "hessian_s" in row else ""
+            print(f"{name:6s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s){hess}")
             if row["median_s"] > args.budget:
                 break
         k = min(args.fit_last, len(rows))

@@ -1,10 +1,21 @@
-"""Explicit against implicit: steps and wall time of tsit5 and kvaerno5 to reach 2 t_star.
+"""Stiff solvers side by side: steps, gradient and Jacobian evaluations and wall time to 2 t*.
 
-For each N, t_star comes from :func:`induction_ode.emergence_time`; then each solver
-integrates [0, 2 t_star] once to compile and once more to time it (same settings as the
-library: rtol 1e-8, atol 1e-10; I controller for tsit5, PI 0.3/0.3 for kvaerno5).
+For each N, ``t_end = 2 t*`` comes from :func:`induction_ode.emergence_time` (default solver);
+then every solver integrates the gradient flow of the default model (strict mask, identity
+metric) from θ = 0 to ``t_end`` on the same jitted JAX functions, in one process:
 
-    python benchmarks/solvers.py [--n-pairs 16,64]
+- ``bdf``, ``tsit5``, ``kvaerno5``: this package's solvers (:data:`induction_ode.ode.SOLVERS`),
+  one compiled program each (compile time reported apart: the first call minus the second);
+- ``scipy-bdf``: SciPy's ``solve_ivp(method="BDF")``, what a user would otherwise pick, driven
+  by the jitted ``−∇L`` and its jitted exact Jacobian (forward over reverse), counted by wrappers;
+- ``pybamm-bdf``: PyBaMM's ``jax_bdf_integrate`` (a ``lax.while_loop`` port of SciPy's BDF,
+  Jacobian by ``jax.jacfwd``), the JAX baseline; it reports no counts.
+
+SciPy and PyBaMM are the ``bench`` extra (``pip install -e '.[bench]'``). Slow solvers are
+skipped above a per-solver N (``--max-n``) so that one run stays within tens of minutes on a
+2-core CPU. Benchmarks measure; they assert nothing about speed.
+
+    python benchmarks/solvers.py [--n-pairs 16,64,128,256] [--solvers bdf,tsit5,kvaerno5,scipy-bdf,pybamm-bdf]
 """
 
 from __future__ import annotations
@@ -12,58 +23,138 @@ from __future__ import annotations
 import argparse
 import time
 
-import diffrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from common import save
 
-from induction_ode import emergence_time
-from induction_ode.ode import SOLVERS, Dynamics, _solve
+from induction_ode import Model, emergence_time
+from induction_ode.ode import integrate_to
+
+ALL = ("bdf", "tsit5", "kvaerno5", "scipy-bdf", "pybamm-bdf")
+MAX_N = {"tsit5": 64, "kvaerno5": 64, "pybamm-bdf": 128}
+"""Default largest N per solver: tsit5 needs ~0.6 T² steps (about 40,000 at N = 128) and
+kvaerno5 took 1,120 s at N = 128 on this CPU; PyBaMM's BDF 90 s at N = 128."""
 
 
-def integrator(dyn: Dynamics, n: int, t_end: float, rtol: float):
-    """A jitted ``theta0 -> (theta(t_end), steps, rejected steps)``."""
+def ours(solver: str, n: int, t_end: float, rtol: float) -> dict:
+    model = Model()
+    run = jax.jit(lambda y0: integrate_to(model, solver, n, y0, t_end, rtol, rtol / 100))
+    theta0 = jnp.zeros(19)
+    start = time.perf_counter()
+    jax.block_until_ready(run(theta0))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    y, stats = jax.block_until_ready(run(theta0))
+    wall = time.perf_counter() - start
+    return dict(
+        run_s=wall,
+        compile_s=first - wall,
+        y_end=np.asarray(y),
+        **{k: (None if int(v) < 0 else int(v)) for k, v in stats.items()},
+    )
 
-    @jax.jit
-    def run(theta0):
-        sol = _solve(dyn, n, theta0, n, 0.0, t_end, rtol, rtol / 100, 200_000, diffrax.SaveAt(t1=True))
-        return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
 
-    return run
+def jax_functions(n: int):
+    model = Model()
+    rhs = jax.jit(lambda y: model.rhs(0.0, y, n, n))
+    jac = jax.jit(jax.jacfwd(lambda y: model.rhs(0.0, y, n, n)))
+    y0 = jnp.zeros(19)
+    start = time.perf_counter()
+    jax.block_until_ready((rhs(y0), jac(y0)))
+    return rhs, jac, time.perf_counter() - start
+
+
+def scipy_bdf(n: int, t_end: float, rtol: float) -> dict:
+    from scipy.integrate import solve_ivp
+
+    rhs, jac, compile_s = jax_functions(n)
+    counts = dict(fev=0, jev=0)
+
+    def f(t, y):
+        counts["fev"] += 1
+        return np.asarray(rhs(jnp.asarray(y)))
+
+    def j(t, y):
+        counts["jev"] += 1
+        return np.asarray(jac(jnp.asarray(y)))
+
+    start = time.perf_counter()
+    sol = solve_ivp(f, (0.0, t_end), np.zeros(19), method="BDF", jac=j, rtol=rtol, atol=rtol / 100)
+    wall = time.perf_counter() - start
+    return dict(
+        run_s=wall,
+        compile_s=compile_s,
+        y_end=sol.y[:, -1],
+        num_steps=int(sol.t.size - 1),
+        num_fev=counts["fev"],
+        num_jev=counts["jev"],
+        num_lu=int(sol.nlu),
+    )
+
+
+def pybamm_bdf(n: int, t_end: float, rtol: float) -> dict:
+    from pybamm.solvers.jax_bdf_solver import jax_bdf_integrate
+
+    model = Model()
+    run = jax.jit(
+        lambda y0: jax_bdf_integrate(
+            lambda y, t: model.rhs(t, y, n, n), y0, jnp.array([0.0, t_end]), rtol=rtol, atol=rtol / 100
+        )
+    )
+    theta0 = jnp.zeros(19)
+    start = time.perf_counter()
+    jax.block_until_ready(run(theta0))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    y = jax.block_until_ready(run(theta0))
+    wall = time.perf_counter() - start
+    return dict(run_s=wall, compile_s=first - wall, y_end=np.asarray(y)[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-pairs", default="16,64")
+    parser.add_argument("--n-pairs", default="16,64,128,256")
+    parser.add_argument("--solvers", default=",".join(ALL))
     parser.add_argument("--rtol", type=float, default=1e-8)
+    parser.add_argument(
+        "--max-n",
+        default=",".join(f"{k}={v}" for k, v in MAX_N.items()),
+        help="per-solver largest N, e.g. tsit5=64,kvaerno5=64",
+    )
     args = parser.parse_args()
+    max_n = {k: int(v) for k, v in (p.split("=") for p in args.max_n.split(",") if p)}
     rows = []
     for n in [int(v) for v in args.n_pairs.split(",")]:
         t_end = 2 * emergence_time(n).t_star
-        for solver in SOLVERS:
-            run = integrator(Dynamics(solver=solver), n, t_end, args.rtol)
-            theta0 = jnp.zeros(19)
-            start = time.perf_counter()
-            jax.block_until_ready(run(theta0))
-            first = time.perf_counter() - start
-            start = time.perf_counter()
-            y, steps, rejected = jax.block_until_ready(run(theta0))
-            wall = time.perf_counter() - start
-            row = dict(
+        reference = None
+        for solver in args.solvers.split(","):
+            if n > max_n.get(solver, n):
+                print(f"N={n:4d} {solver:10s} skipped (N > {max_n[solver]})")
+                continue
+            if solver == "scipy-bdf":
+                row = scipy_bdf(n, t_end, args.rtol)
+            elif solver == "pybamm-bdf":
+                row = pybamm_bdf(n, t_end, args.rtol)
+            else:
+                row = ours(solver, n, t_end, args.rtol)
+            y_end = row.pop("y_end")
+            reference = y_end if reference is None else reference
+            row.update(
                 n_pairs=n,
                 solver=solver,
                 t_end=t_end,
-                steps=int(steps),
-                rejected=int(rejected),
-                run_s=wall,
-                compile_s=first - wall,
-                ms_per_step=1e3 * wall / int(steps),
-                alpha3_end=float(y[2]),
+                alpha3_end=float(y_end[2]),
+                max_rel_diff_to_first=float(np.max(np.abs(y_end - reference)) / np.max(np.abs(reference))),
             )
             rows.append(row)
-            print(
-                f"N={n:4d} {solver:8s} steps {row['steps']:6d} ({row['rejected']} rejected)  run {wall:.2f} s"
-            )
+            counts = "  ".join(f"{k} {row[k]}" for k in ("num_steps", "num_fev", "num_jev") if row.get(k))
+            run, comp = row["run_s"], row["compile_s"]
+            print(f"N={n:4d} {solver:10s} run {run:8.2f} s  compile {comp:6.1f} s  {counts}")
+        by = {r["solver"]: r["run_s"] for r in rows if r["n_pairs"] == n}
+        if "bdf" in by:
+            ratios = ", ".join(f"{s} ×{t / by['bdf']:.2f}" for s, t in by.items() if s != "bdf")
+            print(f"N={n:4d} run time relative to bdf: {ratios}")
     save("solvers", vars(args), dict(rows=rows))
 
 

@@ -123,7 +123,9 @@ def sweep(
     free: str = typer.Option(
         None, help="Comma-separated pseudo-parameters that move, e.g. alpha3,beta2,gamma3 (default all)."
     ),
-    solver: str = typer.Option("tsit5", help="tsit5 (explicit) or kvaerno5 (implicit; better for large N)."),
+    solver: str = typer.Option(
+        "auto", help="auto (picks by N), bdf (implicit, Jacobian reuse), tsit5 (explicit) or kvaerno5."
+    ),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
     resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
@@ -161,9 +163,9 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         loss=options["loss"],
         free=options["free"],
     )
-    from .ode import check_precision, check_solver
+    from .ode import check_precision, resolve_solver
 
-    check_solver(options["solver"])
+    resolve_solver(options["solver"], max(lengths))
     check_precision(options["precision"])
     out = _out_dir(out)
     config = dict(
@@ -250,19 +252,24 @@ def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_swe
     scaling_figure(record, out / "scaling.png")
     order_figure(record, out / "order.png")
     table = Table(title="Emergence of the induction head (gradient-flow time)")
-    for col in ("N", "T", "t*", "t½ α3", "t½ β2", "t½ γ3", "order", "wall s"):
+    for col in ("N", "T", "t*", "t½ α3", "t½ β2", "t½ γ3", "order", "solver", "steps", "∇L", "∇²L", "wall s"):
         table.add_column(col, justify="right")
     for r in rows:
         h = r["half_times"]
         fmt = lambda v: "—" if v is None else f"{v:.5g}"  # noqa: E731
+        count = lambda key, r=r: "—" if r.get(key) is None else str(r[key])  # noqa: E731
         table.add_row(
             str(r["n_pairs"]),
             str(r["seq_len"]),
-            fmt(r["t_star"]),
+            fmt(r["t_star"]) if r.get("solved", True) else "max_steps",
             fmt(h["alpha3"]),
             fmt(h["beta2"]),
             fmt(h["gamma3"]),
             "<".join(SHORT[n] for n in r["order"]) if r["emerged"] else "—",
+            r.get("solver", "—"),
+            count("steps"),
+            count("gradient_evals"),
+            count("jacobian_evals"),
             f"{r['wall_time']:.1f}",
         )
     from rich.console import Console

@@ -17,17 +17,21 @@ import numpy as np
 import optimistix as optx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .bdf import bdf_solve
 from .loss import check_theta, closed_form_forward
 from .model import Model
 from .subspace import KEY_PARAMS, N_PARAMS, param_index
 from .task import check_n_pairs
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
-SOLVERS = ("tsit5", "kvaerno5")
-"""``tsit5``: explicit, cheap steps; its step is capped by the readout's relaxation rate (≈ 1),
-so its step count grows like ``T²``. ``kvaerno5``: implicit (ESDIRK, one 19×19 Jacobian per
-step), a nearly constant step count in ``T``, but each step costs 9–14 explicit ones on a
-2-core CPU, where it is still the slower of the two at ``N = 64`` (``benchmarks/solvers.py``)."""
+SOLVERS = ("bdf", "tsit5", "kvaerno5")
+"""``bdf``: implicit variable-order NDF (:mod:`induction_ode.bdf`), the exact Jacobian reused
+over many steps; its step count grows slowly with ``T``. ``tsit5``: explicit, cheap steps; its
+step is capped by the readout's relaxation rate (≈ 1), so its step count grows like ``T²``.
+``kvaerno5``: implicit (ESDIRK, one Jacobian per step), a nearly constant step count but each
+step costs 9–14 explicit ones on a 2-core CPU. ``"auto"`` picks one (:func:`resolve_solver`)."""
+AUTO_BDF_FROM = 1
+"""``solver="auto"`` runs ``bdf`` when the largest ``N`` is at least this, else ``tsit5``."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
 
@@ -38,10 +42,13 @@ def check_precision(precision: str):
     return PRECISIONS[precision]
 
 
-def check_solver(solver: str) -> str:
-    """Return ``solver`` if it is one of :data:`SOLVERS`; ``ValueError`` otherwise."""
+def resolve_solver(solver: str, n_max: int) -> str:
+    """The solver that runs: ``solver`` itself, or for ``"auto"`` the rule of
+    :data:`AUTO_BDF_FROM`. ``ValueError`` for an unknown name."""
+    if solver == "auto":
+        return "bdf" if n_max >= AUTO_BDF_FROM else "tsit5"
     if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+        raise ValueError(f"unknown solver {solver!r}; allowed: auto, {', '.join(SOLVERS)}")
     return solver
 
 
@@ -66,6 +73,7 @@ def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):
 
 
 def _solve(model, solver, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
+    """A diffrax solve (``tsit5`` or ``kvaerno5``) of the model's gradient flow."""
     term = diffrax.ODETerm(lambda t, y, args: model.rhs(t, y, args, n_pad))
     dtype = theta0.dtype  # times share the state's precision (diffrax needs one dtype)
     if solver == "tsit5":  # an I controller suits explicit RK; PI(0.3, 0.3) suits ESDIRK
@@ -91,6 +99,86 @@ def _solve(model, solver, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps,
     )
 
 
+class Segment(NamedTuple):
+    """One integration with dense output, whatever the solver.
+
+    Attributes:
+        interp: the dense solution: ``interp.evaluate(t)`` is θ at a time ``t`` of the segment.
+        t, y: where it ended (``t1``, or the event), ``()`` and ``(19,)``.
+        hit: ``()`` bool, the event fired.
+        ok: ``()`` bool, it reached ``t1`` or the event (no step budget or step-size failure).
+        steps: ``()`` int, steps attempted; ``fev``, ``jev``: gradient and Jacobian
+            evaluations, ``-1`` where the solver does not count them (the diffrax solvers).
+    """
+
+    interp: object
+    t: jax.Array
+    y: jax.Array
+    hit: jax.Array
+    ok: jax.Array
+    steps: jax.Array
+    fev: jax.Array
+    jev: jax.Array
+
+
+def _jacobian(model, n_pad):
+    """The exact Jacobian of the vector field, ``(19, 19)``: forward-over-reverse (the Hessian
+    of ``L`` times the metric and the moving mask), 19 tangents in one batched pass."""
+    return lambda t, y, args: jax.jacfwd(lambda z: model.rhs(t, z, args, n_pad))(y)
+
+
+def _dense_solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, event=None) -> Segment:
+    """Integrate from ``t0`` to ``t1`` with dense output; stop where ``event(t, y, n_pairs)``
+    first reaches ``≤ 0`` (a scalar function, positive at ``t0``), located by root finding."""
+    dtype = y0.dtype
+    t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
+    if solver == "bdf":
+        sol = bdf_solve(
+            lambda t, y, args: model.rhs(t, y, args, n_pad),
+            t0,
+            t1,
+            y0,
+            n_pairs,
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
+            jac=_jacobian(model, n_pad),
+            event=event,
+        )
+        counts = (sol.stats["num_steps"], sol.stats["num_fev"], sol.stats["num_jev"])
+        return Segment(sol, sol.t, sol.y, sol.event, sol.result <= 1, *counts)
+    diffrax_event = None
+    if event is not None:
+        # Bisection to 64 ulps in t. The flow descends the loss the event watches, so the
+        # event function is non-increasing and a bracket holds one crossing.
+        tol = 64 * float(jnp.finfo(dtype).eps)
+        diffrax_event = diffrax.Event(
+            # In the default float dtype: diffrax pairs this with a Python 0.0 in a lax.cond.
+            lambda t, y, args, **_: jnp.asarray(event(t, y, args), float),
+            root_finder=optx.Bisection(rtol=tol, atol=tol),
+        )
+    save = diffrax.SaveAt(t1=True, dense=True)
+    sol = _solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, diffrax_event)
+    fired = sol.result == diffrax.RESULTS.event_occurred
+    hit = jnp.asarray(event is not None) & jnp.all(sol.event_mask) & fired
+    ok = (sol.result == diffrax.RESULTS.successful) | hit
+    none = jnp.asarray(-1, jnp.int32)
+    return Segment(sol.interpolation, sol.ts[-1], sol.ys[-1], hit, ok, sol.stats["num_steps"], none, none)
+
+
+def integrate_to(model, solver, n_pairs, theta0, t_end, rtol, atol, max_steps=None):
+    """θ at ``t_end`` from ``theta0`` at 0 (jit-able), and the solver's counts.
+
+    Returns:
+        ``(theta (19,), stats)`` with ``stats`` = ``{"num_steps", "num_fev", "num_jev"}``
+        (``-1`` where not counted). For benchmarks: no event, no checks.
+    """
+    n = int(n_pairs)
+    max_steps = _step_budget(max_steps, n, solver)
+    seg = _dense_solve(model, solver, n, theta0, n, 0.0, t_end, rtol, atol, max_steps)
+    return seg.y, dict(num_steps=seg.steps, num_fev=seg.fev, num_jev=seg.jev)
+
+
 class Trajectory(NamedTuple):
     """A solution of the ODE on a time grid.
 
@@ -109,11 +197,17 @@ class Trajectory(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("model", "solver", "n_pad", "max_steps"))
 def _trajectory_segment(theta0, n_pairs, ts, rtol, atol, *, model, solver, n_pad, max_steps):
-    saveat = diffrax.SaveAt(ts=ts)
-    sol = _solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, saveat)
-    eff = jax.vmap(lambda t, y: model.effective(t, y)[0])(ts, sol.ys)
-    losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad))(ts, sol.ys)
-    return sol.ys, eff, losses, sol.result == diffrax.RESULTS.successful
+    if solver == "bdf":  # dense output, read on the grid
+        seg = _dense_solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps)
+        ys = jax.vmap(seg.interp.evaluate)(ts).at[-1].set(seg.y)
+        ok = seg.ok
+    else:
+        saveat = diffrax.SaveAt(ts=ts)
+        sol = _solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, saveat)
+        ys, ok = sol.ys, sol.result == diffrax.RESULTS.successful
+    eff = jax.vmap(lambda t, y: model.effective(t, y)[0])(ts, ys)
+    losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad))(ts, ys)
+    return ys, eff, losses, ok
 
 
 def _check_positive(name, value):
@@ -136,14 +230,15 @@ def simulate(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     precision: str = "float64",
-    solver: str = "tsit5",
+    solver: str = "auto",
     max_steps: int | None = None,
     chunks: int = 1,
     on_chunk: Callable[[float, float], None] | None = None,
 ) -> Trajectory:
     """Integrate the gradient flow from ``theta0`` (default 0) to ``t_max``.
 
-    Adaptive Tsit5 (or Kvaerno5) with a PID step-size controller (diffrax).
+    Adaptive BDF (:mod:`induction_ode.bdf`), or Tsit5 / Kvaerno5 with a PID step-size
+    controller (diffrax).
 
     Args:
         model: the ODE (default ``Model()``: strict mask, MSE, identity metric, all free).
@@ -151,7 +246,8 @@ def simulate(
         ts: increasing save times in ``[0, t_max]``, starting at 0 (default: 401 points).
         rtol, atol: tolerances of the adaptive step-size control.
         precision: ``"float64"`` (default) or ``"float32"``.
-        solver: ``"tsit5"`` (default) or ``"kvaerno5"`` (see :data:`SOLVERS`).
+        solver: ``"auto"`` (default), ``"bdf"``, ``"tsit5"`` or ``"kvaerno5"`` (see
+            :data:`SOLVERS` and :func:`resolve_solver`).
         max_steps: solver step budget (default :func:`default_max_steps`).
         chunks, on_chunk: integrate in ``chunks`` consecutive pieces and call
             ``on_chunk(t_done, t_max)`` after each (for progress bars).
@@ -163,7 +259,7 @@ def simulate(
     t_max = _check_positive("t_max", t_max)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
-    check_solver(solver)
+    solver = resolve_solver(solver, n_pairs)
     max_steps = _step_budget(max_steps, n_pairs, solver)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
@@ -209,6 +305,12 @@ class Emergence(NamedTuple):
         loss0: the loss at ``t = 0``.
         theta_star: ``(19,)`` θ at ``t_star``; ``theta_end``: θ at ``2 t_star``.
         t_max: the time limit used.
+        solver: the solver that ran (``"auto"`` resolved).
+        steps: solver steps attempted on ``[0, 2 t_star]``.
+        gradient_evals, jacobian_evals: evaluations of ``∇L`` and of the ``19×19`` Jacobian
+            (``None`` where the solver does not count them: ``tsit5``, ``kvaerno5``).
+        solved: ``False`` when the solver ran out of steps or failed (then ``emerged`` is only
+            as good as the part that was integrated; raise ``max_steps``).
     """
 
     n_pairs: int
@@ -221,6 +323,11 @@ class Emergence(NamedTuple):
     theta_star: np.ndarray
     theta_end: np.ndarray
     t_max: float
+    solver: str
+    steps: int
+    gradient_evals: int | None
+    jacobian_evals: int | None
+    solved: bool
 
 
 def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
@@ -255,7 +362,9 @@ def emergence_core(
     """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
-    order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``.
+    order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
+    ``counts`` ``(3,)`` (steps, gradient and Jacobian evaluations of both segments; ``-1``
+    where the solver does not count) and ``solved`` (no segment ran out of steps or failed).
     """
     dtype = theta0.dtype
     t_max = jnp.asarray(t_max, dtype)
@@ -266,30 +375,23 @@ def emergence_core(
         """One solve with dense output; the event is live only in the first segment."""
         y0, t0, t1, live = carry
 
-        def cond(t, y, args, **_):
-            value = jnp.where(live, model.loss_at(t, y, args, n_pad) - threshold, 1.0)
-            # In the default float dtype: diffrax pairs this with a Python 0.0 in a lax.cond.
-            return jnp.asarray(value, float)
+        def event(t, y, args):
+            return jnp.where(live, model.loss_at(t, y, args, n_pad) - threshold, 1.0)
 
-        event = diffrax.Event(cond, root_finder=root_finder)
-        sol = _solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, event)
-        hit = live & sol.event_mask & (sol.result == diffrax.RESULTS.event_occurred)
+        seg = _dense_solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, event)
+        hit = live & seg.hit
         emerged = hit | (live & instant)
-        t_star = jnp.where(instant, 0.0, sol.ts[-1])
-        y_star = jnp.where(instant, y0, sol.ys[-1])
+        t_star = jnp.where(instant, 0.0, seg.t)
+        y_star = jnp.where(instant, y0, seg.y)
         # Continue from t_star to 2 t_star (a dummy unit interval if there is nothing to do).
         t_next = jnp.where(emerged & (t_star > 0), t_star, jnp.ones((), dtype))
         nxt = (y_star, t_next, 2 * t_next, jnp.zeros((), bool))
-        return nxt, (sol.interpolation, emerged, t_star.astype(dtype), y_star, sol.ys[-1])
+        counts = jnp.stack([seg.steps, seg.fev, seg.jev]).astype(jnp.int32)
+        return nxt, (seg.interp, emerged, t_star.astype(dtype), y_star, seg.y, counts, seg.ok)
 
-    # Bisection to 64 ulps in t. The flow descends the loss the event watches, so the
-    # event function is non-increasing and a bracket holds one crossing.
-    tol = 64 * float(jnp.finfo(dtype).eps)
-    root_finder = optx.Bisection(rtol=tol, atol=tol)
-    save = diffrax.SaveAt(t1=True, dense=True)
     instant = loss0 <= threshold
     start = (theta0, jnp.zeros((), dtype), t_max, jnp.ones((), bool))
-    _, (interps, emerged, t_stars, y_stars, y_ends) = jax.lax.scan(segment, start, length=2)
+    _, (interps, emerged, t_stars, y_stars, y_ends, counts, oks) = jax.lax.scan(segment, start, length=2)
     emerged = emerged[0]
     t_star = jnp.where(emerged, t_stars[0], jnp.nan)
     theta_star = y_stars[0]
@@ -320,6 +422,8 @@ def emergence_core(
         loss0=loss0,
         theta_star=model.effective(t_star, theta_star)[0],
         theta_end=theta_end_eff,
+        counts=jnp.where(jnp.any(counts < 0, axis=0), -1, jnp.sum(counts, axis=0)),
+        solved=jnp.all(oks),
     )
 
 
@@ -360,12 +464,15 @@ def compiled_emergence(
     return program.lower(*shapes).compile()
 
 
-def default_max_steps(n_pairs: int, solver: str = "tsit5") -> int:
-    """Step budget: ``max(16384, 2 T²)`` for ``tsit5`` (it needs about ``0.6 T²`` steps to
-    reach ``2 t_star``), 16384 for ``kvaerno5`` (about 1,300 at ``N = 64``)."""
-    if check_solver(solver) == "tsit5":
+def default_max_steps(n_pairs: int, solver: str) -> int:
+    """Step budget of one segment (``[0, t_star]`` or ``[t_star, 2 t_star]``): ``max(16384,
+    2 T²)`` for ``tsit5`` (it needs about ``0.6 T²`` steps to reach ``2 t_star``), 16384 for
+    ``kvaerno5`` (about 1,300 at ``N = 64``), 8192 for ``bdf`` (its dense output keeps
+    ``8192 × 6 × 19`` numbers per segment and length)."""
+    solver = resolve_solver(solver, n_pairs)
+    if solver == "tsit5":
         return max(16384, 2 * (2 * int(n_pairs) + 1) ** 2)
-    return 16384
+    return 8192 if solver == "bdf" else 16384
 
 
 def _step_budget(max_steps: int | None, n_max: int, solver: str) -> int:
@@ -377,8 +484,9 @@ def default_t_max(n_pairs: int) -> float:
     return 20.0 * (2 * n_pairs + 1) ** 2
 
 
-def to_emergence(n_pairs: int, t_max: float, arrays: dict) -> Emergence:
+def to_emergence(n_pairs: int, t_max: float, solver: str, arrays: dict) -> Emergence:
     """Convert :func:`emergence_core`'s arrays (one length) to an :class:`Emergence`."""
+    steps, fev, jev = (int(v) for v in np.asarray(arrays["counts"]))
     halves = {name: float(v) for name, v in zip(KEY_PARAMS, np.asarray(arrays["half_times"]))}
     order = tuple(sorted(KEY_PARAMS, key=lambda n: (np.nan_to_num(halves[n], nan=np.inf), n)))
     return Emergence(
@@ -392,6 +500,11 @@ def to_emergence(n_pairs: int, t_max: float, arrays: dict) -> Emergence:
         theta_star=np.asarray(arrays["theta_star"], np.float64),
         theta_end=np.asarray(arrays["theta_end"], np.float64),
         t_max=float(t_max),
+        solver=solver,
+        steps=steps,
+        gradient_evals=None if fev < 0 else fev,
+        jacobian_evals=None if jev < 0 else jev,
+        solved=bool(arrays["solved"]),
     )
 
 
@@ -404,7 +517,7 @@ def emergence_time(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     precision: str = "float64",
-    solver: str = "tsit5",
+    solver: str = "auto",
     max_steps: int | None = None,
 ) -> Emergence:
     """Emergence time ``t_star`` (first time with ``L ≤ ½ L(0)``), found by event root finding.
@@ -418,7 +531,7 @@ def emergence_time(
     t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
-    check_solver(solver)
+    solver = resolve_solver(solver, n_pairs)
     max_steps = _step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     program = compiled_emergence(model, solver, n_pairs, max_steps, mesh, 1, precision)
@@ -429,4 +542,4 @@ def emergence_time(
         jnp.asarray(rtol, dtype),
         jnp.asarray(atol, dtype),
     )
-    return to_emergence(n_pairs, t_max, jax.tree.map(lambda a: a[0], arrays))
+    return to_emergence(n_pairs, t_max, solver, jax.tree.map(lambda a: a[0], arrays))

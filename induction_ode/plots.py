@@ -30,6 +30,22 @@ def pretty(name: str) -> str:
     return name
 
 
+def _length_axis(ax, seq) -> None:
+    """Label a log-scaled context-length axis at the lengths themselves (no overlapping minor
+    labels such as "3×10¹4×10¹"): at most 8 labelled values, plain integers."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
+
+    seq = np.unique(np.asarray(seq, float))
+    step = max(1, int(np.ceil(seq.size / 8)))
+    ticks = seq[::-1][::step][::-1]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    formatter = ScalarFormatter()
+    formatter.set_scientific(False)
+    ax.xaxis.set_major_formatter(formatter)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -67,17 +83,60 @@ def scaling_figure(record: dict, path: Path) -> Path:
             color="grey",
             label="$\\propto T^2$ reference",
         )
+    _length_axis(ax, seq)
     ax.set_xlabel("context length T (tokens)")
     ax.set_ylabel(f"emergence time t* ({TIME_LABEL})")
     ax.set_title("Emergence time against context length")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="both", alpha=0.3)
     ax2.semilogx(seq, t_star / seq**2, "o-", color="black")
+    _length_axis(ax2, seq)
     ax2.set_xlabel("context length T (tokens)")
     ax2.set_ylabel("t* / T²")
     ax2.set_title("Compensated: flat for a quadratic law")
     ax2.grid(True, which="both", alpha=0.3)
     ax2.set_ylim(bottom=0)
+    return _save(fig, path)
+
+
+def _t_star_rows(record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, t*)`` of a sweep record, sorted by ``T`` (``nan`` where not reached)."""
+    rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
+    seq = np.array([r["seq_len"] for r in rows], float)
+    return seq, np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
+
+
+def compare_figure(records: dict[str, dict], path: Path) -> Path:
+    """Several sweeps on one figure (e.g. both layer-1 masks, or 19 against 3 free parameters).
+
+    Left: ``t*/T²`` against ``T``. Right: the local exponent ``d log t*/d log T`` between
+    neighbouring lengths, drawn at their geometric mean, with the quadratic law as a line.
+    ``records`` maps a legend label to a sweep record.
+    """
+    from .scaling import local_exponents
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    all_seq = []
+    for i, (label, record) in enumerate(records.items()):
+        seq, t_star = _t_star_rows(record)
+        ok = np.isfinite(t_star)
+        colour = plt.cm.tab10(i % 10)
+        ax.semilogx(seq[ok], t_star[ok] / seq[ok] ** 2, "o-", color=colour, label=label)
+        if ok.sum() >= 2:
+            s, t = seq[ok], t_star[ok]
+            ax2.semilogx(np.sqrt(s[1:] * s[:-1]), local_exponents(s, t), "o-", color=colour, label=label)
+        all_seq.extend(seq)
+    ax2.axhline(2.0, color="grey", ls="--", lw=1, label="quadratic")
+    for a in (ax, ax2):
+        _length_axis(a, all_seq)
+        a.set_xlabel("context length T (tokens)")
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
+    ax.set_ylabel("t* / T²")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Compensated emergence time: flat for a quadratic law")
+    ax2.set_ylabel("local exponent d log t* / d log T")
+    ax2.set_title("Local exponent between neighbouring lengths")
     return _save(fig, path)
 
 
@@ -91,6 +150,7 @@ def order_figure(record: dict, path: Path) -> Path:
         half = np.array([np.nan if r["half_times"][name] is None else r["half_times"][name] for r in rows])
         ax.semilogx(seq, half / t_star, "o-", color=KEY_COLOURS[name], label=f"{pretty(name)}")
     ax.axhline(1.0, color="grey", ls=":", lw=1, label="t*")
+    _length_axis(ax, seq)
     ax.set_xlabel("context length T (tokens)")
     ax.set_ylabel("half-time / t*")
     ax.set_title("Order of learning: first time at half the value at 2t*")

@@ -79,6 +79,11 @@ def emergence_record(e: Emergence, wall_time: float) -> dict:
         theta_star=e.theta_star,
         theta_end=e.theta_end,
         t_max=e.t_max,
+        solver=e.solver,
+        steps=e.steps,
+        gradient_evals=e.gradient_evals,
+        jacobian_evals=e.jacobian_evals,
+        solved=e.solved,
         wall_time=wall_time,
     )
 
@@ -89,17 +94,22 @@ SWEEP_COLUMNS = (
     "t_star",
     *(f"t_half_{k}" for k in KEY_PARAMS),
     "label_attention",
+    "solver",
+    "steps",
+    "gradient_evals",
+    "jacobian_evals",
     "wall_time",
 )
 
 
 def write_sweep_csv(path: Path, lengths: list[dict]) -> None:
-    """One row per length: N, T, t*, the three half-times, label attention, wall time (s)."""
+    """One row per length: N, T, t*, the three half-times, label attention, the solver and its
+    counts (steps, gradient and Jacobian evaluations; empty where not counted), wall time (s)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SWEEP_COLUMNS)
         for r in lengths:
             halves = [r["half_times"][k] for k in KEY_PARAMS]
-            writer.writerow(
-                [r["n_pairs"], r["seq_len"], r["t_star"], *halves, r["label_attention"], r["wall_time"]]
-            )
+            counts = [r.get(k) for k in ("solver", "steps", "gradient_evals", "jacobian_evals")]
+            head = [r["n_pairs"], r["seq_len"], r["t_star"], *halves, r["label_attention"]]
+            writer.writerow([*head, *counts, r["wall_time"]])

@@ -36,9 +36,9 @@ from .ode import (
     _step_budget,
     check_model,
     check_precision,
-    check_solver,
     compiled_emergence,
     default_t_max,
+    resolve_solver,
     to_emergence,
 )
 from .subspace import KEY_PARAMS, N_PARAMS
@@ -107,7 +107,7 @@ def sweep(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     precision: str = "float64",
-    solver: str = "tsit5",
+    solver: str = "auto",
     max_steps: int | None = None,
     batching: str = "padded",
     group_size: int | None = None,
@@ -144,7 +144,7 @@ def sweep(
         if len(t_maxes) != len(lengths):
             raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
     model = check_model(model, max(lengths))
-    check_solver(solver)
+    solver = resolve_solver(solver, max(lengths))
     max_steps = _step_budget(max_steps, max(lengths), solver)
     theta = _initial(theta0, dtype)
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -182,7 +182,7 @@ def sweep(
                 )
             )
             for j, i in enumerate(group):
-                results[i] = to_emergence(lengths[i], t_maxes[i], {k: v[j] for k, v in out.items()})
+                results[i] = to_emergence(lengths[i], t_maxes[i], solver, {k: v[j] for k, v in out.items()})
                 if on_result is not None:
                     on_result(results[i])
     wall = time.perf_counter() - start

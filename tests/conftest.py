@@ -1,9 +1,26 @@
-"""Shared fixtures. Importing induction_ode enables float64 for every test."""
+"""Shared fixtures. Importing induction_ode enables float64 for every test.
 
+The suite spends most of its time compiling, so it turns on JAX's persistent compilation
+cache in a directory outside the clone (``$INDUCTION_ODE_TEST_CACHE``, default
+``~/.cache/induction_ode/jax``): a second run on the same machine loads the programs instead
+of compiling them. Set ``INDUCTION_ODE_TEST_CACHE=`` (empty) to run cold.
+"""
+
+import os
+from pathlib import Path
+
+import jax
 import numpy as np
 import pytest
 
 import induction_ode  # noqa: F401  (enables x64)
+
+_cache = os.environ.get("INDUCTION_ODE_TEST_CACHE", str(Path.home() / ".cache" / "induction_ode" / "jax"))
+if _cache:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)  # for the tests' subprocesses
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture
