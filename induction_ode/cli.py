@@ -33,10 +33,22 @@ def _fail(message: str):
 
 
 def _select_device(device: str) -> None:
+    """Pick the JAX platform and turn on JAX's persistent compilation cache.
+
+    Compiling a solver takes tens of seconds on a CPU; the cache
+    (``$INDUCTION_ODE_CACHE``, default ``~/.cache/induction_ode/jax``; empty to turn it off)
+    lets a later command with the same model and sizes load the program instead.
+    """
     if device not in ("auto", "cpu"):
         raise UsageError(f"--device must be 'auto' or 'cpu', got {device!r}")
     if device == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
+    cache = os.environ.get("INDUCTION_ODE_CACHE", str(Path.home() / ".cache" / "induction_ode" / "jax"))
+    if cache:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def _out_dir(out: Path) -> Path:
@@ -127,6 +139,11 @@ def sweep(
         "auto", help="auto (picks by N), bdf (implicit, Jacobian reuse), tsit5 (explicit) or kvaerno5."
     ),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
+    batching: str = typer.Option(
+        "padded",
+        help="padded (one compiled program for all lengths, each padded to the largest) or bucketed "
+        "(one per power of two: less arithmetic per step, worth it for sweeps that reach N >= 128).",
+    ),
     out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
     resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
     device: str = typer.Option("auto", help="auto (GPU when JAX sees one) or cpu."),
@@ -141,6 +158,7 @@ def sweep(
         precision=precision,
         free=free,
         solver=solver,
+        batching=batching,
     )
     _run(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
 
@@ -164,9 +182,12 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         free=options["free"],
     )
     from .ode import check_precision, resolve_solver
+    from .sweeps import BATCHINGS
 
     resolve_solver(options["solver"], max(lengths))
     check_precision(options["precision"])
+    if options["batching"] not in BATCHINGS:
+        raise UsageError(f"unknown batching {options['batching']!r}; allowed: {', '.join(BATCHINGS)}")
     out = _out_dir(out)
     config = dict(
         model.to_json(),
@@ -227,6 +248,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 atol=rtol * 1e-2,
                 precision=options["precision"],
                 solver=options["solver"],
+                batching=options["batching"],
                 group_size=1,
                 on_result=finished,
             )

@@ -119,9 +119,17 @@ class Model:
             return jnp.ones(N_PARAMS, dtype)
         return jnp.asarray(1.0 / param_norms(self.width), dtype)
 
-    def moving(self, t, dtype) -> jax.Array:
-        """``(19,)`` 1 where θ moves at time ``t`` (free and not held by a value clamp), else 0."""
-        moving = jnp.asarray(np.ones(N_PARAMS) if self.free is None else free_mask(self.free), dtype)
+    def free_vector(self, dtype=jnp.float64) -> jax.Array:
+        """``(19,)`` 1 for the free pseudo-parameters, 0 for the frozen ones."""
+        return jnp.asarray(np.ones(N_PARAMS) if self.free is None else free_mask(self.free), dtype)
+
+    def moving(self, t, dtype, free=None) -> jax.Array:
+        """``(19,)`` 1 where θ moves at time ``t`` (free and not held by a value clamp), else 0.
+
+        ``free``: a ``(19,)`` 0/1 array that replaces :meth:`free_vector` (compiled programs
+        take it as data, so that models that differ only in ``free`` share one program).
+        """
+        moving = self.free_vector(dtype) if free is None else jnp.asarray(free, dtype)
         if self.clamp is not None:
             on = jnp.asarray(t >= self.clamp.t_on, dtype)
             moving = moving * (1 - on * jnp.asarray(self.clamp.value_mask(), dtype))
@@ -157,10 +165,13 @@ class Model:
             layer1_mask=self.layer1_mask,
         )
 
-    def rhs(self, t, theta, n_pairs, n_pad):
-        """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``."""
+    def rhs(self, t, theta, n_pairs, n_pad, free=None):
+        """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``.
+
+        ``free`` as in :meth:`moving`.
+        """
         grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad)
-        return -grad * self.metric_scale(theta.dtype) * self.moving(t, theta.dtype)
+        return -grad * self.metric_scale(theta.dtype) * self.moving(t, theta.dtype, free)
 
     def jump_ts(self):
         """Times where the vector field jumps (a clamp switching on after ``t = 0``)."""

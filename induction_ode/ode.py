@@ -30,7 +30,7 @@ over many steps; its step count grows slowly with ``T``. ``tsit5``: explicit, ch
 step is capped by the readout's relaxation rate (≈ 1), so its step count grows like ``T²``.
 ``kvaerno5``: implicit (ESDIRK, one Jacobian per step), a nearly constant step count but each
 step costs 9–14 explicit ones on a 2-core CPU. ``"auto"`` picks one (:func:`resolve_solver`)."""
-AUTO_BDF_FROM = 1
+AUTO_BDF_FROM = 16
 """``solver="auto"`` runs ``bdf`` when the largest ``N`` is at least this, else ``tsit5``."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
@@ -72,9 +72,15 @@ def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):
     return model.rhs(t, check_theta(theta), n_pairs, n_pairs)
 
 
-def _solve(model, solver, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps, saveat, event=None):
+def _field(model, n_pad):
+    """The vector field as ``f(t, θ, args)`` with ``args = (n_pairs, free)``: the length and the
+    ``(19,)`` free mask are data, so that one compiled program serves any of them."""
+    return lambda t, y, args: model.rhs(t, y, args[0], n_pad, free=args[1])
+
+
+def _solve(model, solver, n_pad, theta0, args, t0, t1, rtol, atol, max_steps, saveat, event=None):
     """A diffrax solve (``tsit5`` or ``kvaerno5``) of the model's gradient flow."""
-    term = diffrax.ODETerm(lambda t, y, args: model.rhs(t, y, args, n_pad))
+    term = diffrax.ODETerm(_field(model, n_pad))
     dtype = theta0.dtype  # times share the state's precision (diffrax needs one dtype)
     if solver == "tsit5":  # an I controller suits explicit RK; PI(0.3, 0.3) suits ESDIRK
         solver, pcoeff, icoeff = diffrax.Tsit5(), 0.0, 1.0
@@ -90,7 +96,7 @@ def _solve(model, solver, n_pad, theta0, n_pairs, t0, t1, rtol, atol, max_steps,
         jnp.asarray(t1, dtype),
         None,
         theta0,
-        args=n_pairs,
+        args=args,
         saveat=saveat,
         stepsize_controller=controller,
         event=event,
@@ -124,21 +130,23 @@ class Segment(NamedTuple):
 def _jacobian(model, n_pad):
     """The exact Jacobian of the vector field, ``(19, 19)``: forward-over-reverse (the Hessian
     of ``L`` times the metric and the moving mask), 19 tangents in one batched pass."""
-    return lambda t, y, args: jax.jacfwd(lambda z: model.rhs(t, z, args, n_pad))(y)
+    field = _field(model, n_pad)
+    return lambda t, y, args: jax.jacfwd(lambda z: field(t, z, args))(y)
 
 
-def _dense_solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, event=None) -> Segment:
-    """Integrate from ``t0`` to ``t1`` with dense output; stop where ``event(t, y, n_pairs)``
-    first reaches ``≤ 0`` (a scalar function, positive at ``t0``), located by root finding."""
+def _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event=None) -> Segment:
+    """Integrate from ``t0`` to ``t1`` with dense output; ``args = (n_pairs, free)``. Stop where
+    ``event(t, y, args)`` first reaches ``≤ 0`` (a scalar function, positive at ``t0``), located
+    by root finding."""
     dtype = y0.dtype
     t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
     if solver == "bdf":
         sol = bdf_solve(
-            lambda t, y, args: model.rhs(t, y, args, n_pad),
+            _field(model, n_pad),
             t0,
             t1,
             y0,
-            n_pairs,
+            args,
             rtol=rtol,
             atol=atol,
             max_steps=max_steps,
@@ -158,7 +166,7 @@ def _dense_solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_step
             root_finder=optx.Bisection(rtol=tol, atol=tol),
         )
     save = diffrax.SaveAt(t1=True, dense=True)
-    sol = _solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, save, diffrax_event)
+    sol = _solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, save, diffrax_event)
     fired = sol.result == diffrax.RESULTS.event_occurred
     hit = jnp.asarray(event is not None) & jnp.all(sol.event_mask) & fired
     ok = (sol.result == diffrax.RESULTS.successful) | hit
@@ -175,7 +183,8 @@ def integrate_to(model, solver, n_pairs, theta0, t_end, rtol, atol, max_steps=No
     """
     n = int(n_pairs)
     max_steps = _step_budget(max_steps, n, solver)
-    seg = _dense_solve(model, solver, n, theta0, n, 0.0, t_end, rtol, atol, max_steps)
+    args = (n, model.free_vector(theta0.dtype))
+    seg = _dense_solve(model, solver, n, theta0, args, 0.0, t_end, rtol, atol, max_steps)
     return seg.y, dict(num_steps=seg.steps, num_fev=seg.fev, num_jev=seg.jev)
 
 
@@ -196,14 +205,15 @@ class Trajectory(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model", "solver", "n_pad", "max_steps"))
-def _trajectory_segment(theta0, n_pairs, ts, rtol, atol, *, model, solver, n_pad, max_steps):
+def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver, n_pad, max_steps):
+    args = (n_pairs, free)
     if solver == "bdf":  # dense output, read on the grid
-        seg = _dense_solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps)
+        seg = _dense_solve(model, solver, n_pad, theta0, args, ts[0], ts[-1], rtol, atol, max_steps)
         ys = jax.vmap(seg.interp.evaluate)(ts).at[-1].set(seg.y)
         ok = seg.ok
     else:
         saveat = diffrax.SaveAt(ts=ts)
-        sol = _solve(model, solver, n_pad, theta0, n_pairs, ts[0], ts[-1], rtol, atol, max_steps, saveat)
+        sol = _solve(model, solver, n_pad, theta0, args, ts[0], ts[-1], rtol, atol, max_steps, saveat)
         ys, ok = sol.ys, sol.result == diffrax.RESULTS.successful
     eff = jax.vmap(lambda t, y: model.effective(t, y)[0])(ts, ys)
     losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad))(ts, ys)
@@ -272,10 +282,11 @@ def simulate(
         ys, eff, seg_losses, ok = _trajectory_segment(
             y,
             n_pairs,
+            model.free_vector(dtype),
             jnp.asarray(seg, dtype),
             rtol,
             atol,
-            model=model,
+            model=model.replace(free=None),
             solver=solver,
             n_pad=n_pairs,
             max_steps=max_steps,
@@ -357,9 +368,12 @@ def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
 
 
 def emergence_core(
-    theta0, n_pairs, t_max, rtol, atol, *, model: Model, solver: str, n_pad: int, max_steps: int
+    theta0, n_pairs, free, t_max, rtol, atol, *, model: Model, solver: str, n_pad: int, max_steps: int
 ):
     """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
+
+    ``free`` is the ``(19,)`` 0/1 mask of the pseudo-parameters that move (it replaces
+    ``model.free``, so that removal studies share one compiled program).
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
     order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
@@ -376,9 +390,10 @@ def emergence_core(
         y0, t0, t1, live = carry
 
         def event(t, y, args):
-            return jnp.where(live, model.loss_at(t, y, args, n_pad) - threshold, 1.0)
+            return jnp.where(live, model.loss_at(t, y, args[0], n_pad) - threshold, 1.0)
 
-        seg = _dense_solve(model, solver, n_pad, y0, n_pairs, t0, t1, rtol, atol, max_steps, event)
+        args = (n_pairs, free)
+        seg = _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event)
         hit = live & seg.hit
         emerged = hit | (live & instant)
         t_star = jnp.where(instant, 0.0, seg.t)
@@ -433,14 +448,15 @@ def compiled_emergence(
 ):
     """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
 
-    The executable maps ``(theta0 (size, 19), n (size,), t_max (size,), rtol, atol)`` to the
-    dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading ``size`` axis.
-    A cache miss here is one compilation. Single runs and sweeps share these programs.
+    The executable maps ``(theta0 (size, 19), n (size,), free (size, 19), t_max (size,), rtol,
+    atol)`` to the dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading
+    ``size`` axis. ``model.free`` must be ``None``: the free masks are data. A cache miss here is
+    one compilation. Single runs, sweeps and removal studies share these programs.
     """
 
-    def one(theta0, n, t_max, rtol, atol):
+    def one(theta0, n, free, t_max, rtol, atol):
         return emergence_core(
-            theta0, n, t_max, rtol, atol, model=model, solver=solver, n_pad=n_pad, max_steps=max_steps
+            theta0, n, free, t_max, rtol, atol, model=model, solver=solver, n_pad=n_pad, max_steps=max_steps
         )
 
     # The batch of lengths is sharded over the 1-D mesh and XLA partitions the vmapped solve
@@ -449,14 +465,15 @@ def compiled_emergence(
     lengths = NamedSharding(mesh, PartitionSpec("lengths"))
     scalar = NamedSharding(mesh, PartitionSpec())
     program = jax.jit(
-        jax.vmap(one, in_axes=(0, 0, 0, None, None)),
-        in_shardings=(lengths, lengths, lengths, scalar, scalar),
+        jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)),
+        in_shardings=(lengths, lengths, lengths, lengths, scalar, scalar),
         out_shardings=lengths,
     )
     dtype = PRECISIONS[dtype_name]
     shapes = (
         jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
         jax.ShapeDtypeStruct((size,), jnp.int32),
+        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
         jax.ShapeDtypeStruct((size,), dtype),
         jax.ShapeDtypeStruct((), dtype),
         jax.ShapeDtypeStruct((), dtype),
@@ -534,10 +551,11 @@ def emergence_time(
     solver = resolve_solver(solver, n_pairs)
     max_steps = _step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
-    program = compiled_emergence(model, solver, n_pairs, max_steps, mesh, 1, precision)
+    program = compiled_emergence(model.replace(free=None), solver, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(
         _initial(theta0, dtype)[None],
         jnp.asarray([n_pairs], jnp.int32),
+        model.free_vector(dtype)[None],
         jnp.asarray([t_max], dtype),
         jnp.asarray(rtol, dtype),
         jnp.asarray(atol, dtype),

@@ -165,7 +165,9 @@ def sweep(
         size = -(-(len(members) if group_size is None else group_size) // n_dev) * n_dev
         misses = compiled_emergence.cache_info().misses
         t0 = time.perf_counter()
-        compiled = compiled_emergence(model, solver, n_pad, max_steps, mesh, size, precision)
+        compiled = compiled_emergence(
+            model.replace(free=None), solver, n_pad, max_steps, mesh, size, precision
+        )
         if compiled_emergence.cache_info().misses > misses:
             n_compiled += 1
             compile_time += time.perf_counter() - t0
@@ -176,6 +178,7 @@ def sweep(
                 compiled(
                     jnp.broadcast_to(theta, (size, N_PARAMS)),
                     jnp.asarray([lengths[i] for i in padded], jnp.int32),
+                    jnp.broadcast_to(model.free_vector(dtype), (size, N_PARAMS)),
                     jnp.asarray([t_maxes[i] for i in padded], dtype),
                     jnp.asarray(rtol, dtype),
                     jnp.asarray(atol, dtype),
