@@ -52,6 +52,22 @@ def test_sweep_matches_single_runs_and_buckets():
     assert bucketed.results[0].t_star == single.t_star
 
 
+def test_bdf_lanes_equal_single_runs():
+    """The BDF solver batches natively under vmap (custom_vmap): lanes keep their own step and
+    Jacobian schedule, so a lane equals its single run up to roundoff of batched arithmetic.
+    N = 3 and 4 share the bucket n_pad = 4, the size of the single run of N = 4."""
+    swept = sweep([3, 4], batching="bucketed", solver="bdf")
+    single = emergence_time(4, solver="bdf")
+    lane = swept.results[1]
+    assert lane.t_star == pytest.approx(single.t_star, rel=1e-10)
+    np.testing.assert_allclose(lane.theta_end, single.theta_end, rtol=1e-10, atol=1e-12)
+    assert (lane.steps, lane.gradient_evals, lane.jacobian_evals) == (
+        single.steps,
+        single.gradient_evals,
+        single.jacobian_evals,
+    )
+
+
 def test_streaming_groups_report_each_length():
     seen = []
     result = sweep([2, 4, 3], group_size=1, on_result=lambda e: seen.append(e.n_pairs))
@@ -71,10 +87,12 @@ import jax
 import induction_ode
 from induction_ode.sweeps import sweep
 lengths = [2, 3, 4, 5, 6]
-one = sweep(lengths, devices=jax.devices()[:1], rtol=1e-8)
-four = sweep(lengths, devices=jax.devices(), rtol=1e-8)
-print(json.dumps(dict(n_devices=len(jax.devices()), one=one.t_star.tolist(), four=four.t_star.tolist(),
-    used=list(four.devices))))
+out = dict(n_devices=len(jax.devices()))
+for solver in ("bdf", "tsit5"):
+    one = sweep(lengths, devices=jax.devices()[:1], rtol=1e-8, solver=solver)
+    four = sweep(lengths, devices=jax.devices(), rtol=1e-8, solver=solver)
+    out[solver] = dict(one=one.t_star.tolist(), four=four.t_star.tolist(), used=list(four.devices))
+print(json.dumps(out))
 """
 
 
@@ -82,6 +100,8 @@ def test_sharded_sweep_equals_single_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, check=True)
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    assert data["n_devices"] == 4 and len(data["used"]) == 4
-    # Each length is integrated by the same program on its own slice: identical arithmetic.
-    np.testing.assert_allclose(data["four"], data["one"], rtol=1e-10)
+    assert data["n_devices"] == 4
+    for solver in ("bdf", "tsit5"):
+        assert len(data[solver]["used"]) == 4
+        # Each length is integrated by the same program on its own slice: identical arithmetic.
+        np.testing.assert_allclose(data[solver]["four"], data[solver]["one"], rtol=1e-10)
