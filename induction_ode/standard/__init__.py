@@ -1,0 +1,1 @@
+"""Standard transformers on the package's task (issue 12)."""
