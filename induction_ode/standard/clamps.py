@@ -68,7 +68,10 @@ class StandardClamp:
 
     @classmethod
     def parse(cls, spec: str, from_step: int = 0) -> StandardClamp:
-        """Parse ``"match+copy"``, ``"previous_token@0.1"``, ``"match=0.8"``, ``"ablate=L2H3"``, ``"none"``."""
+        """Parse ``"match+copy"``, ``"previous_token@0.1"``, ``"match=0.8"``, ``"ablate=L2H3"``, ``"none"``.
+
+        ``ValueError`` on an unknown name, a bad head list or a bad value.
+        """
         fields: dict = {}
         for part in (p.strip() for p in spec.split("+")):
             if part in ("", "none"):

@@ -42,9 +42,13 @@ class ModelConfig:
         if self.positions not in POSITIONS:
             raise ValueError(f"unknown positions {self.positions!r}; allowed: {', '.join(POSITIONS)}")
         if self.heads < 1 or self.d_model < 1 or self.d_model % self.heads:
-            raise ValueError(f"d_model must be a positive multiple of heads, got {self.d_model} and {self.heads}")
+            raise ValueError(
+                f"d_model must be a positive multiple of heads, got {self.d_model} and {self.heads}"
+            )
         if self.positions == "rope" and (self.d_model // self.heads) % 2:
-            raise ValueError(f"RoPE needs an even head width, got d_model/heads = {self.d_model // self.heads}")
+            raise ValueError(
+                f"RoPE needs an even head width, got d_model/heads = {self.d_model // self.heads}"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -194,7 +198,9 @@ def forward_one(params: Params, cfg: ModelConfig, clamp: ClampArrays, items, lab
         used.append(applied)
     out = _layer_norm(x[T - 1], params.ln_gain, params.ln_bias, cfg.layer_norm)
     logits = out @ params.unembed
-    logits = jnp.where(jnp.any(clamp.copy), _copy_logits(used[1], scores, clamp, labels, logits.shape[0]), logits)
+    logits = jnp.where(
+        jnp.any(clamp.copy), _copy_logits(used[1], scores, clamp, labels, logits.shape[0]), logits
+    )
     return Forward(logits, jnp.stack(learned), jnp.stack(used), scores)
 
 

@@ -118,7 +118,9 @@ def _distinct(key, batch: int, pool: int, n: int, offset: int = 0) -> jax.Array:
     return offset + jnp.argsort(scores, axis=-1)[:, :n].astype(jnp.int32)
 
 
-def sample(task: Task, key, batch: int, *, heldout: bool = False, vectors: jax.Array | None = None) -> Sequences:
+def sample(
+    task: Task, key, batch: int, *, heldout: bool = False, vectors: jax.Array | None = None
+) -> Sequences:
     """Draw ``batch`` fresh sequences; ``heldout=True`` uses only the held-out item classes."""
     vectors = task.class_vectors() if vectors is None else vectors
     k_items, k_labels, k_query = jax.random.split(key, 3)

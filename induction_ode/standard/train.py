@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +108,9 @@ class TrainRun:
 
 @functools.lru_cache(maxsize=8)
 def _programs(task: Task, model: ModelConfig, cfg: TrainConfig):
-    """Compiled chunk-of-steps and evaluation programs, shared by every clamp of a study."""
+    """Compiled chunk-of-steps and evaluation programs, shared by every clamp of a study.
+
+    ``cfg.steps`` is not read (callers normalise it), so runs of any length share them."""
     opt = optax.adam(cfg.lr) if cfg.optimizer == "adam" else optax.sgd(cfg.lr)
     vectors = task.class_vectors()
     key = jax.random.PRNGKey(cfg.seed)
@@ -136,8 +138,11 @@ def _programs(task: Task, model: ModelConfig, cfg: TrainConfig):
     @jax.jit
     def evaluate(params, step_now, clamp):
         loss, (acc, out) = loss_and_accuracy(params, model, clamp.at_step(step_now), eval_data)
-        return loss, acc, induction_strength(out.learned[:, 1], eval_data.k), previous_token_score(
-            out.learned[:, 0]
+        return (
+            loss,
+            acc,
+            induction_strength(out.learned[:, 1], eval_data.k),
+            previous_token_score(out.learned[:, 0]),
         )
 
     return params0, opt, chunk, evaluate, eval_data
@@ -145,8 +150,8 @@ def _programs(task: Task, model: ModelConfig, cfg: TrainConfig):
 
 def train(
     task: Task,
-    model: ModelConfig = ModelConfig(),
-    cfg: TrainConfig = TrainConfig(),
+    model: ModelConfig | None = None,
+    cfg: TrainConfig | None = None,
     clamp: StandardClamp | str | None = None,
     *,
     on_chunk: Callable[[int], None] | None = None,
@@ -155,12 +160,13 @@ def train(
 
     ``on_chunk(step)`` is called after every ``eval_every`` steps (for progress bars).
     """
+    model, cfg = model or ModelConfig(), cfg or TrainConfig()
     if isinstance(clamp, str):
         clamp = StandardClamp.parse(clamp)
     clamp = clamp or StandardClamp()
     arrays = clamp.arrays(model.heads)
     start = time.perf_counter()
-    params0, opt, chunk, evaluate, _ = _programs(task, model, cfg)
+    params0, opt, chunk, evaluate, _ = _programs(task, model, replace(cfg, steps=cfg.eval_every))
     params, state = params0, opt.init(params0)
     rows, train_losses = [evaluate(params, 0, arrays)], [np.nan]
     for c in range(cfg.n_evals):
@@ -225,8 +231,8 @@ class ClampStudy:
 
 def clamp_study(
     task: Task,
-    model: ModelConfig = ModelConfig(),
-    cfg: TrainConfig = TrainConfig(),
+    model: ModelConfig | None = None,
+    cfg: TrainConfig | None = None,
     clamps: Sequence[str | StandardClamp] = ("previous_token", "match", "copy", "match+copy"),
     *,
     from_step: int = 0,
@@ -238,13 +244,15 @@ def clamp_study(
     Empty clamps (``"none"``) are the reference and are not trained twice.
     ``on_chunk(label, step)`` and ``on_run(run)`` report progress.
     """
+    model, cfg = model or ModelConfig(), cfg or TrainConfig()
     specs = [StandardClamp.parse(c, from_step) if isinstance(c, str) else c for c in clamps]
     for s in specs:
         s.arrays(model.heads)  # head numbers checked before any training
 
     def one(spec):
         label = spec.label()
-        run = train(task, model, cfg, spec, on_chunk=None if on_chunk is None else lambda s: on_chunk(label, s))
+        report = None if on_chunk is None else lambda s: on_chunk(label, s)
+        run = train(task, model, cfg, spec, on_chunk=report)
         if on_run is not None:
             on_run(run)
         return run
