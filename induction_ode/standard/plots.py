@@ -114,11 +114,14 @@ def structure_figure(record: dict, path: Path) -> Path:
                 m = np.where(np.tril(np.ones(m.shape, bool)), m, np.nan)
             lim = np.nanmax(np.abs(m)) or 1.0
             im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
-            score = "—" if block["score"] is None else f"{block['score']:.2f}"
+            value = block["score"]
+            score = "— (zero block)" if value is None or value != value else f"{value:.2f}"
             head = f"L{1 if name in ('pos_qk', 'tok_qk') else 2}H{block['head']}"
             ax.set_title(f"{when}: {TITLES[name]}\n{head}, on {block['predicted']}: {score}", fontsize=8)
             ax.set_ylabel(AXES[name][0], fontsize=7)
             ax.set_xlabel(AXES[name][1], fontsize=7)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.yaxis.get_major_locator().set_params(integer=True)
             fig.colorbar(im, ax=ax, shrink=0.7)
     return _save(fig, path)
 
