@@ -204,6 +204,16 @@ def test_structure_score():
     assert 0.1 < np.mean(random_scores) < 0.4  # about 2/T
 
 
+def test_rope_model_has_no_positional_block():
+    cfg = ModelConfig(d_model=16, heads=2)
+    params = init_params(jax.random.PRNGKey(0), cfg, TASK)
+    st = structure(params, cfg, TASK, previous_token=np.array([0.2, 0.4]), induction=np.array([0.1, 0.0]))
+    assert st["pos_qk"] is None
+    assert st["tok_qk"]["head"] == 1 and st["match"]["head"] == 0
+    assert np.asarray(st["tok_qk"]["matrix"]).shape == (16 + TASK.n_labels,) * 2
+    assert np.isnan(st["copy"]["score"])  # the unembedding starts at zero
+
+
 def test_trained_small_model_has_heads(trained):
     assert trained.accuracy[-1] > 0.8
     assert trained.induction[-1].max() > 0.5

@@ -60,16 +60,6 @@ def test_plot_redraws_standard_figures(run_dir):
         assert_png(run_dir / name)
 
 
-def test_rope_run_has_no_positional_block(tmp_path):
-    args = ["standard", *TINY, "--steps", "20", "--clamps", "none", "--no-ode", "--out", str(tmp_path)]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "standard.json").read_text())
-    assert record["structure"]["trained"]["pos_qk"] is None
-    assert record["structure"]["trained"]["copy"] is not None
-    assert_png(tmp_path / "structure.png")
-
-
 def test_ode_comparison_rows():
     specs = [StandardClamp.parse(s) for s in ("match+copy", "match@1", "match=0.5", "ablate=L2H0", "copy")]
     assert [ode_expressible(s) for s in specs] == ["match+copy", None, None, None, "copy"]

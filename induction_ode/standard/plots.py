@@ -92,7 +92,7 @@ def ablation_figure(record: dict, path: Path) -> Path:
         ax.axhline(none, color="tab:red", ls=":", lw=1, label=f"layer {layer} removed ({none:.3f})")
         ax.set_xticks(x, [f"L{layer}H{h}" for h in x])
         ax.set_title(f"Layer {layer} ablations (values set to 0)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     axes[0].set_ylabel("held-out accuracy")
     axes[0].set_ylim(0, 1.02)
     return _save(fig, path)
