@@ -74,6 +74,18 @@ def test_ode_comparison_rows():
     rows = comparison_rows(table, specs, ode)
     assert [r["ode_t_star"] for r in rows] == [41.4, 0.0, None]
     assert [r["ode_clamp"] for r in rows] == ["none", "match+copy", None]
+    late = [StandardClamp.parse("match", from_step=10)]
+    table = [
+        dict(clamp="none", phase_step=100.0, ratio=1.0),
+        dict(clamp="match (step>=10)", phase_step=20.0, ratio=0.2),
+    ]
+    ode = dict(
+        table=[
+            dict(clamp="none", t_star=41.4, t_star_ratio=1.0),
+            dict(clamp="match (t>=4.1)", t_star=4.5, t_star_ratio=0.1),
+        ]
+    )
+    assert [r["ode_t_star"] for r in comparison_rows(table, late, ode)] == [41.4, 4.5]
 
 
 def test_standard_help_does_not_import_jax():

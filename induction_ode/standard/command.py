@@ -144,7 +144,8 @@ def ode_comparison(n_pairs: int, specs, t_on: float = 0.0, on_run=None) -> dict:
 
 def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
     """Standard-transformer rows joined with the ODE's rows of the same clamp (``None`` if absent)."""
-    by_label = {r["clamp"]: r for r in (ode or {}).get("table", [])}
+    # the ODE labels late clamps "match (t>=12.3)"; key by the clamp alone
+    by_label = {r["clamp"].split(" (t>=")[0]: r for r in (ode or {}).get("table", [])}
     ode_name = {s.label(): ode_expressible(s) for s in specs}
     rows = []
     for r in table:
