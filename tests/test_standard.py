@@ -22,9 +22,9 @@ from induction_ode.standard.model import (
     previous_token_pattern,
 )
 from induction_ode.standard.model import forward as _forward
-from induction_ode.standard.structure import block_masks, structure, structure_score
 from induction_ode.standard.task import Task, sample, singh_preset
-from induction_ode.standard.train import TrainConfig, held_out_batch, train
+from induction_ode.standard.training import TrainConfig, held_out_batch, train
+from induction_ode.standard.weights import block_masks, structure, structure_score
 
 TASK = Task(n_pairs=3)
 MODEL = ModelConfig(d_model=32, heads=4, positions="learned")
@@ -245,3 +245,11 @@ def test_structure_of_the_small_trained_model(trained):
     assert after["pos_qk"]["score"] >= 1.5 * before["pos_qk"]["score"]
     assert after["match"]["score"] >= 2.0 * before["match"]["score"]
     assert after["copy"]["score"] > 0.4  # a random 3×3 block scores about 1/3
+
+
+def test_public_api_names_are_the_functions():
+    import induction_ode.standard as std
+
+    assert callable(std.train) and callable(std.structure) and callable(std.clamp_study)
+    assert std.train is train and std.structure is structure
+    assert set(std.__all__) <= set(dir(std))

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from induction_ode.cli import app
 from induction_ode.standard.metrics import ablation_table
 from induction_ode.standard.model import ModelConfig
-from induction_ode.standard.structure import structure
 from induction_ode.standard.task import Task
-from induction_ode.standard.train import TrainConfig, held_out_batch, train
+from induction_ode.standard.training import TrainConfig, held_out_batch, train
+from induction_ode.standard.weights import structure
 
 pytestmark = pytest.mark.slow
 

@@ -21,13 +21,13 @@ _EXPORTS = {
     "induction_strength": "metrics",
     "previous_token_score": "metrics",
     "ablation_table": "metrics",
-    "TrainConfig": "train",
-    "TrainRun": "train",
-    "train": "train",
-    "ClampStudy": "train",
-    "clamp_study": "train",
-    "structure": "structure",
-    "structure_score": "structure",
+    "TrainConfig": "training",
+    "TrainRun": "training",
+    "train": "training",
+    "ClampStudy": "training",
+    "clamp_study": "training",
+    "structure": "weights",
+    "structure_score": "weights",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -106,7 +106,7 @@ def _settings(o: dict):
         s.arrays(o["heads"])  # head numbers in range
     from .model import ModelConfig
     from .task import Task, singh_preset
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     task = singh_preset(n_pairs=n_pairs, n_labels=labels) if singh else Task(n_pairs=n_pairs, n_labels=labels)
     model = ModelConfig(o["d_model"], o["heads"], o["positions"], o["layer_norm"])
@@ -176,8 +176,8 @@ def run_standard(**o):
     from ..records import environment, write_json
     from .metrics import ablation_table
     from .plots import standard_figures
-    from .structure import structure
-    from .train import clamp_study, held_out_batch
+    from .training import clamp_study, held_out_batch
+    from .weights import structure
 
     console = Console(stderr=True)
     start = time.perf_counter()
