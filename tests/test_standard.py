@@ -63,9 +63,10 @@ def test_task_layout_and_held_out_items():
 
 @pytest.mark.parametrize("positions", ["rope", "learned"])
 def test_initial_model_is_causal_and_starts_at_ln_L(positions):
+    task = Task(n_pairs=3, n_labels=5)  # the shapes of the copy test below: one compilation
     cfg = ModelConfig(d_model=16, heads=2, positions=positions)
-    params = init_params(jax.random.PRNGKey(0), cfg, TASK)
-    b = batch_of()
+    params = init_params(jax.random.PRNGKey(0), cfg, task)
+    b = batch_of(task)
     out = forward(params, cfg, ablation(2), b)
     T = TASK.seq_len
     learned = np.asarray(out.learned)
@@ -73,7 +74,7 @@ def test_initial_model_is_causal_and_starts_at_ln_L(positions):
     np.testing.assert_allclose(learned.sum(-1), 1.0, atol=1e-5)
     assert np.all(learned[..., ~np.tril(np.ones((T, T), bool))] == 0.0)
     loss = jnp.mean(cross_entropy(out.logits, b.target))  # zero unembedding
-    np.testing.assert_allclose(float(loss), np.log(TASK.n_labels), rtol=1e-6)
+    np.testing.assert_allclose(float(loss), np.log(task.n_labels), rtol=1e-6)
 
 
 def test_rope_scores_depend_only_on_relative_position():
