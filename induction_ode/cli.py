@@ -517,3 +517,8 @@ def plot(
             typer.echo(f"wrote {p}")
 
     _run(body)
+
+
+from .standard.command import standard as _standard  # noqa: E402  (its body imports JAX lazily)
+
+app.command(name="standard")(_standard)

@@ -1,0 +1,45 @@
+"""Standard transformers on the package's task (Singh et al. 2024; Musat et al. Figs. 2–3).
+
+A standard two-layer attention-only transformer (``D = 64``, 8 heads per layer, RoPE or
+learned positions, optional pre-LayerNorm, no MLP) trained with optax on the in-context
+retrieval task of :mod:`induction_ode.task`, with activation clamps in the ODE's vocabulary
+(``previous_token``, ``match``, ``copy``, ``ablate``), per-head metrics over training, head
+ablations and the weight-structure analysis. Everything here is float32. The public API is
+loaded on first use; see docs/standard.md.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "Task": "task",
+    "singh_preset": "task",
+    "sample": "task",
+    "ModelConfig": "model",
+    "init_params": "model",
+    "forward": "model",
+    "StandardClamp": "clamps",
+    "induction_strength": "metrics",
+    "previous_token_score": "metrics",
+    "ablation_table": "metrics",
+    "TrainConfig": "training",
+    "TrainRun": "training",
+    "train": "training",
+    "ClampStudy": "training",
+    "clamp_study": "training",
+    "structure": "weights",
+    "structure_score": "weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'induction_ode.standard' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,0 +1,281 @@
+"""``induction-ode standard``: clamps, per-head metrics, ablations and weight structure of a
+standard transformer, side by side with the ODE's clamps.
+
+No JAX at module level: the command line's ``--help`` must not wait for it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+DEFAULT_CLAMPS = "none,previous_token,match,copy,match+copy"
+
+
+def standard(
+    n_pairs: int = typer.Option(
+        None, "--n-pairs", help="N (T = 2N + 1 tokens); default 4, or 2 with --preset singh."
+    ),
+    heads: int = typer.Option(8, help="Heads per layer."),
+    d_model: int = typer.Option(64, "--d-model", help="Residual width (a multiple of --heads)."),
+    positions: str = typer.Option("rope", help="rope (Singh's default) or learned (needed for the P block)."),
+    clamps: str = typer.Option(
+        DEFAULT_CLAMPS,
+        help="Comma-separated clamps; each joins with + previous_token, match, copy (heads with @, e.g. "
+        "match@3; strength with =, e.g. match=0.8) and ablate=L2H3. 'none' is the unclamped reference.",
+    ),
+    clamp_from: int = typer.Option(0, "--clamp-from", help="Clamps act from this training step on."),
+    steps: int = typer.Option(2000, help="Training steps per run."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    seed: int = typer.Option(0, help="Seed: initial weights and batches, the same for every clamp."),
+    batch: int = typer.Option(32, help="Fresh sequences per step."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    labels: int = typer.Option(None, help="Label vocabulary L >= N (default N; 5 with --preset singh)."),
+    layer_norm: bool = typer.Option(
+        True, "--layer-norm/--no-layer-norm", help="Pre-LayerNorm and final LayerNorm."
+    ),
+    eval_every: int = typer.Option(
+        50, "--eval-every", help="Measure on the held-out batch every this many steps."
+    ),
+    preset: str = typer.Option("none", help="none or singh (N = 2, 5 labels, 50 classes of 512-d vectors)."),
+    ode: bool = typer.Option(True, "--ode/--no-ode", help="Also run the ODE's clamps at the same N."),
+    out: Path = typer.Option(Path("runs/standard"), help="Output directory."),
+    device: str = typer.Option("auto", help="auto or cpu."),
+):
+    """Standard transformers (Singh et al. 2024): clamps, per-head metrics, ablations, weight structure."""
+    from ..cli import _run
+
+    options = dict(
+        n_pairs=n_pairs,
+        heads=heads,
+        d_model=d_model,
+        positions=positions,
+        clamps=clamps,
+        clamp_from=clamp_from,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        batch=batch,
+        optimizer=optimizer,
+        labels=labels,
+        layer_norm=layer_norm,
+        eval_every=eval_every,
+        preset=preset,
+        ode=ode,
+        out=out,
+        device=device,
+    )
+    _run(lambda: run_standard(**options))
+
+
+def _settings(o: dict):
+    """Check the options and build (task, model, train config, clamps); UsageError on bad input."""
+    from ..cli import UsageError
+
+    if o["preset"] not in ("none", "singh"):
+        raise UsageError(f"--preset must be none or singh, got {o['preset']!r}")
+    singh = o["preset"] == "singh"
+    n_pairs = o["n_pairs"] if o["n_pairs"] is not None else (2 if singh else 4)
+    if n_pairs < 1:
+        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    labels = o["labels"] if o["labels"] is not None else (5 if singh else n_pairs)
+    if labels < n_pairs:
+        raise UsageError(f"--labels must be >= --n-pairs = {n_pairs}, got {labels}")
+    if o["heads"] < 1 or o["d_model"] < 1 or o["d_model"] % o["heads"]:
+        raise UsageError(
+            f"--d-model must be a positive multiple of --heads, got {o['d_model']} and {o['heads']}"
+        )
+    if o["positions"] not in ("rope", "learned"):
+        raise UsageError(f"--positions must be rope or learned, got {o['positions']!r}")
+    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1:
+        raise UsageError("--steps, --batch and --eval-every must be >= 1")
+    if not o["lr"] > 0:
+        raise UsageError(f"--lr must be > 0, got {o['lr']}")
+    if o["optimizer"] not in ("adam", "sgd"):
+        raise UsageError(f"--optimizer must be adam or sgd, got {o['optimizer']!r}")
+    if not 0 <= o["clamp_from"] < o["steps"]:
+        raise UsageError(f"--clamp-from must be in [0, --steps), got {o['clamp_from']}")
+    from .clamps import StandardClamp
+
+    specs = [StandardClamp.parse(c, o["clamp_from"]) for c in o["clamps"].split(",") if c.strip()]
+    if not specs:
+        raise UsageError("--clamps must name at least one clamp (or none)")
+    for s in specs:
+        s.arrays(o["heads"])  # head numbers in range
+    from .model import ModelConfig
+    from .task import Task, singh_preset
+    from .training import TrainConfig
+
+    task = singh_preset(n_pairs=n_pairs, n_labels=labels) if singh else Task(n_pairs=n_pairs, n_labels=labels)
+    model = ModelConfig(o["d_model"], o["heads"], o["positions"], o["layer_norm"])
+    cfg = TrainConfig(o["steps"], o["lr"], o["batch"], o["optimizer"], o["seed"], o["eval_every"])
+    return task, model, cfg, specs
+
+
+def ode_expressible(spec) -> str | None:
+    """The ODE clamp spec for a standard clamp, or ``None`` if the ODE cannot express it
+    (ablations, head subsets, a match strength below 1: the ODE has one head per layer)."""
+    from .clamps import ALL
+
+    if spec.ablate or spec.empty or spec.match_strength != 1.0:
+        return None
+    if any(getattr(spec, n) not in (None, ALL) for n in ("previous_token", "match", "copy")):
+        return None
+    return "+".join(spec.patterns())
+
+
+def ode_comparison(n_pairs: int, specs, t_on: float = 0.0, on_run=None) -> dict:
+    """The ODE's clamp experiment at the same N, through the library's public API."""
+    import induction_ode as io
+
+    names = list(dict.fromkeys(n for n in (ode_expressible(s) for s in specs) if n))
+    start = time.perf_counter()
+    exp = io.clamp_experiment(n_pairs, names, t_on=t_on, on_run=on_run)
+    return dict(
+        n_pairs=n_pairs,
+        t_on=t_on,
+        call=f"induction_ode.clamp_experiment({n_pairs}, {names!r}, t_on={t_on:g})",
+        table=exp.rows(),
+        wall_time=time.perf_counter() - start,
+    )
+
+
+def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
+    """Standard-transformer rows joined with the ODE's rows of the same clamp (``None`` if absent)."""
+    # the ODE labels late clamps "match (t>=12.3)"; key by the clamp alone
+    by_label = {r["clamp"].split(" (t>=")[0]: r for r in (ode or {}).get("table", [])}
+    ode_name = {s.label(): ode_expressible(s) for s in specs}
+    rows = []
+    for r in table:
+        name = "none" if r["clamp"] == "none" else ode_name.get(r["clamp"])
+        o = by_label.get(name) if name else None
+        rows.append(
+            dict(
+                clamp=r["clamp"],
+                phase_step=r["phase_step"],
+                ratio=r["ratio"],
+                ode_clamp=name,
+                ode_t_star=None if o is None else o["t_star"],
+                ode_ratio=None if o is None else o["t_star_ratio"],
+            )
+        )
+    return rows
+
+
+def run_standard(**o):
+    from ..cli import _out_dir, _progress, _select_device
+
+    _select_device(o["device"])
+    task, model, cfg, specs = _settings(o)
+    out = _out_dir(o["out"])
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..records import environment, write_json
+    from .metrics import ablation_table
+    from .plots import standard_figures
+    from .training import clamp_study, held_out_batch
+    from .weights import structure
+
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    labels = ["none"] + [s.label() for s in specs if not s.empty]
+    with _progress(console) as progress:
+        bars = {
+            lab: progress.add_task(f"{lab} (compiling first)" if i == 0 else lab, total=cfg.n_evals)
+            for i, lab in enumerate(dict.fromkeys(labels))
+        }
+        study = clamp_study(task, model, cfg, specs, on_chunk=lambda lab, step: progress.advance(bars[lab]))
+    ref = study.reference
+    with console.status("ablations and weight structure of the unclamped model"):
+        ablations = ablation_table(ref.params, model, held_out_batch(task, cfg))
+        kw = dict(n_items=16)
+        trained = structure(
+            ref.params, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
+        )
+        initial = structure(
+            ref.params0, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
+        )
+    table = study.rows()
+    ode = None
+    if o["ode"] and any(ode_expressible(s) for s in specs):
+        t_on = 0.0
+        if o["clamp_from"] > 0:
+            import induction_ode as io
+
+            ref_step = ref.phase_step()
+            if not ref_step > 0:
+                raise ValueError(
+                    "--clamp-from > 0 needs an unclamped phase change to map steps onto ODE time"
+                )
+            t_on = o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
+        n_ode = 1 + len({ode_expressible(s) for s in specs if ode_expressible(s)})
+        with _progress(console) as progress:
+            bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
+            ode = ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
+    config = dict(
+        task=task.to_json(),
+        model=model.to_json(),
+        train=cfg.to_json(),
+        clamps=[s.label() for s in specs],
+        clamp_from=o["clamp_from"],
+        preset=o["preset"],
+        ode=o["ode"],
+        precision="float32",
+    )
+
+    record = dict(
+        kind="standard",
+        config=config,
+        environment=environment(),
+        loss0=study.loss0,
+        runs=[r.to_json() for r in (ref, *study.runs)],
+        table=table,
+        heads=dict(induction=ref.induction[-1], previous_token=ref.previous_token[-1]),
+        ablations=ablations,
+        structure=dict(trained=trained, initial=initial),
+        ode=ode,
+        comparison=comparison_rows(table, specs, ode),
+        wall_time=time.perf_counter() - start,
+    )
+    write_json(out / "standard.json", record)
+    paths = standard_figures(record, out)
+    _print(record, console, Table)
+    console.print(f"wrote {out / 'standard.json'}, " + ", ".join(p.name for p in paths))
+
+
+def _print(record, console, Table):
+    from rich.console import Console
+
+    n = record["config"]["task"]["n_pairs"]
+    fmt = lambda v, f: "—" if v is None or v != v else format(v, f)  # noqa: E731
+    table = Table(title=f"Phase change under clamps, N = {n}: standard transformer (steps) and ODE (t*)")
+    for col in ("clamp", "step*", "step*/ref", "final acc", "ODE t*", "ODE t*/ref"):
+        table.add_column(col, justify="right")
+    acc = {r["clamp"]: r["final_accuracy"] for r in record["table"]}
+    for r in record["comparison"]:
+        table.add_row(
+            r["clamp"],
+            fmt(r["phase_step"], ".4g"),
+            fmt(r["ratio"], ".3f"),
+            f"{acc[r['clamp']]:.3f}",
+            fmt(r["ode_t_star"], ".4g"),
+            fmt(r["ode_ratio"], ".3f"),
+        )
+    Console().print(table)
+    heads = record["heads"]
+    console.print(
+        "unclamped model, per head: induction strength (L2) "
+        + " ".join(f"{v:.2f}" for v in heads["induction"])
+        + "; previous-token score (L1) "
+        + " ".join(f"{v:.2f}" for v in heads["previous_token"])
+    )
+    st = record["structure"]
+    parts = []
+    for name, block in st["trained"].items():
+        if block is not None:
+            init = st["initial"][name]["score"]
+            parts.append(f"{name} {block['score']:.3f} (initial {fmt(init, '.3f')})")
+    console.print("structure scores: " + "; ".join(parts))

@@ -1,0 +1,129 @@
+"""``induction-ode standard`` end to end (tiny settings), ``plot standard.json``, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from induction_ode.cli import app
+from induction_ode.standard.clamps import StandardClamp
+from induction_ode.standard.command import comparison_rows, ode_expressible
+
+runner = CliRunner()
+FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png")
+
+
+def assert_png(path):
+    assert path.is_file() and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TINY = ["--n-pairs", "2", "--heads", "2", "--d-model", "16", "--steps", "40", "--eval-every", "20"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("standard")
+    args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy,ablate=L2", "--no-ode"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_standard_writes_record_and_figures(run_dir):
+    record = json.loads((run_dir / "standard.json").read_text())
+    assert record["kind"] == "standard" and record["config"]["precision"] == "float32"
+    assert record["config"]["clamps"] == ["none", "match+copy", "ablate=L2"]
+    assert record["config"]["task"]["n_pairs"] == 2 and record["config"]["model"]["heads"] == 2
+    assert [r["label"] for r in record["runs"]] == ["none", "match+copy", "ablate=L2"]  # "none" runs once
+    for run in record["runs"]:
+        assert run["steps"] == [0, 20, 40] and len(run["induction"][0]) == 2
+    assert [r["clamp"] for r in record["table"]] == ["none", "match+copy", "ablate=L2"]
+    both = record["table"][1]
+    assert both["phase_step"] == 0.0 and both["final_accuracy"] == 1.0  # solved by the clamps at step 0
+    assert record["ode"] is None and record["comparison"][1]["ode_t_star"] is None
+    assert set(record["ablations"]) == {"full", "layer1", "layer2", "no_layer1", "no_layer2"}
+    assert record["structure"]["trained"]["pos_qk"]["predicted"] == "subdiagonal"
+    assert len(record["structure"]["trained"]["pos_qk"]["matrix"]) == 5  # T × T
+    for name in FIGURES:
+        assert_png(run_dir / name)
+
+
+def test_plot_redraws_standard_figures(run_dir):
+    for name in FIGURES:
+        (run_dir / name).unlink()
+    result = runner.invoke(app, ["plot", str(run_dir / "standard.json")])
+    assert result.exit_code == 0, result.output
+    for name in FIGURES:
+        assert_png(run_dir / name)
+
+
+def test_ode_comparison_rows():
+    specs = [StandardClamp.parse(s) for s in ("match+copy", "match@1", "match=0.5", "ablate=L2H0", "copy")]
+    assert [ode_expressible(s) for s in specs] == ["match+copy", None, None, None, "copy"]
+    table = [dict(clamp=c, phase_step=p, ratio=p / 100) for c, p in (("none", 100.0), ("match+copy", 0.0))]
+    table += [dict(clamp="match@1", phase_step=50.0, ratio=0.5)]
+    ode = dict(
+        table=[
+            dict(clamp="none", t_star=41.4, t_star_ratio=1.0),
+            dict(clamp="match+copy", t_star=0.0, t_star_ratio=0.0),
+        ]
+    )
+    rows = comparison_rows(table, specs, ode)
+    assert [r["ode_t_star"] for r in rows] == [41.4, 0.0, None]
+    assert [r["ode_clamp"] for r in rows] == ["none", "match+copy", None]
+    late = [StandardClamp.parse("match", from_step=10)]
+    table = [
+        dict(clamp="none", phase_step=100.0, ratio=1.0),
+        dict(clamp="match (step>=10)", phase_step=20.0, ratio=0.2),
+    ]
+    ode = dict(
+        table=[
+            dict(clamp="none", t_star=41.4, t_star_ratio=1.0),
+            dict(clamp="match (t>=4.1)", t_star=4.5, t_star_ratio=0.1),
+        ]
+    )
+    assert [r["ode_t_star"] for r in comparison_rows(table, late, ode)] == [41.4, 4.5]
+
+
+def test_standard_help_does_not_import_jax():
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom induction_ode.cli import app\n"
+        "r = CliRunner().invoke(app, ['standard', '--help'])\n"
+        "assert r.exit_code == 0 and '--clamp-from' in r.output\n"
+        "print('jax' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-pairs", "0"], "--n-pairs"),
+        (["--heads", "3", "--d-model", "16"], "multiple of --heads"),
+        (["--positions", "absolute"], "--positions"),
+        (["--clamps", "none,induction"], "unknown clamp"),
+        (["--clamps", "ablate=L3H0"], "ablate=L2H3"),
+        (["--clamps", "match@8"], "out of range"),
+        (["--clamps", "match=2"], "strength"),
+        (["--clamps", "alpha3=0"], "unknown clamp"),
+        (["--clamp-from", "-1"], "--clamp-from"),
+        (["--clamp-from", "40"], "--clamp-from"),
+        (["--steps", "0"], "--steps"),
+        (["--lr", "0"], "--lr"),
+        (["--optimizer", "rmsprop"], "--optimizer"),
+        (["--preset", "omniglot"], "--preset"),
+        (["--labels", "1"], "--labels"),
+        (["--device", "tpu9"], "--device"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, tmp_path):
+    base = ["standard", "--n-pairs", "2", "--heads", "2", "--d-model", "16", "--steps", "40"]
+    result = runner.invoke(app, [*base, *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0
+    assert not (tmp_path / "standard.json").exists()
