@@ -444,3 +444,8 @@ def plot(
             typer.echo(f"wrote {p}")
 
     _run(body)
+
+
+from .ngram.command import ngram as _ngram  # noqa: E402  (the n-gram model's command)
+
+app.command("ngram")(_ngram)

@@ -235,4 +235,8 @@ def plot_record(path: Path) -> list[Path]:
         return trajectory_figures(record, path.parent)
     if kind == "crosscheck":
         return [crosscheck_figure(record, path.parent / "crosscheck.png")]
-    raise ValueError(f"{path} is not a sweep, simulate, crosscheck or clamp record (kind={kind!r})")
+    if kind == "ngram":
+        from .ngram.plots import ngram_figures
+
+        return ngram_figures(record, path.parent)
+    raise ValueError(f"{path} is not a sweep, simulate, crosscheck, clamp or ngram record (kind={kind!r})")

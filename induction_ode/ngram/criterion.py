@@ -91,24 +91,21 @@ class Criterion(NamedTuple):
         value: ``(n_subsets,)`` the mean over draws of ``π``.
         stderr: ``(n_subsets,)`` its standard error (sample std / √draws).
         draws: the number of kernels drawn.
+        margin: ``Ĩ(S*) − Ĩ(runner-up)``; ``margin_err``: its standard error from the paired
+            per-draw differences.
     """
 
     subsets: tuple[tuple[int, ...], ...]
     value: np.ndarray
     stderr: np.ndarray
     draws: int
+    margin: float
+    margin_err: float
 
     @property
     def best(self) -> tuple[int, ...]:
         """The predicted ``S* = argmax Ĩ``."""
         return self.subsets[int(np.argmax(self.value))]
-
-    def margin(self) -> tuple[float, float]:
-        """``Ĩ(S*) − Ĩ(runner-up)`` and the standard error of that difference (draws are shared,
-        so this is an upper bound: common draws make the difference more precise)."""
-        order = np.argsort(self.value)[::-1]
-        a, b = order[0], order[1]
-        return float(self.value[a] - self.value[b]), float(np.hypot(self.stderr[a], self.stderr[b]))
 
 
 def chi2_mutual_information(
@@ -128,4 +125,14 @@ def chi2_mutual_information(
         n = min(chunk, draws - i * chunk)
         values.append(np.asarray(one(sample_kernels(key, task, n))))
     values = np.concatenate(values)
-    return Criterion(subsets, values.mean(0), values.std(0, ddof=1) / np.sqrt(draws), draws)
+    mean = values.mean(0)
+    first, second = np.argsort(mean)[::-1][:2]
+    diff = values[:, first] - values[:, second]
+    return Criterion(
+        subsets,
+        mean,
+        values.std(0, ddof=1) / np.sqrt(draws),
+        draws,
+        float(diff.mean()),
+        float(diff.std(ddof=1) / np.sqrt(draws)),
+    )
