@@ -13,6 +13,7 @@ error. ``Ĩ(∅) = 0``. The theory predicts ``S* = argmax Ĩ`` over ``|S| ≤ D`
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import NamedTuple
 
@@ -108,6 +109,12 @@ class Criterion(NamedTuple):
         return self.subsets[int(np.argmax(self.value))]
 
 
+@functools.lru_cache(maxsize=16)
+def _batched(task: NGramTask, window: int, subsets):
+    """The jitted, vmapped ``chi2_mi_one`` (cached, so repeated estimates compile once)."""
+    return jax.jit(jax.vmap(lambda k: chi2_mi_one(k, task, window, subsets)))
+
+
 def chi2_mutual_information(
     task: NGramTask, window: int, degree: int, *, draws: int = 2000, seed: int = 0, chunk: int = 500
 ) -> Criterion:
@@ -118,7 +125,7 @@ def chi2_mutual_information(
     if (task.vocab_size ** (window + 1)) > 2_000_000:
         raise ValueError(f"S^(window+1) = {task.vocab_size ** (window + 1)} is too large for exact sums")
     subsets = offset_subsets(window, min(degree, window))
-    one = jax.jit(jax.vmap(lambda k: chi2_mi_one(k, task, window, subsets)))
+    one = _batched(task, window, subsets)
     keys = jax.random.split(jax.random.key(seed), -(-draws // chunk))
     values = []
     for i, key in enumerate(keys):
