@@ -86,7 +86,7 @@ def direct_full(p, tokens, arch):
     S, H, L = arch.vocab_size, arch.heads, len(tokens)
     X = np.zeros((L + 1, S))
     X[np.arange(L), tokens] = 1.0
-    W, Q, K, O, g, b = (np.asarray(x) for x in (p.W, p.Q, p.K, p.O, p.gamma, p.beta))
+    W, Q, K, Ov, g, b = (np.asarray(x) for x in (p.W, p.Q, p.K, p.O, p.gamma, p.beta))
     offs = arch.offsets()
     v = np.zeros((H, L + 1, S))
     for h in range(H):
@@ -95,7 +95,7 @@ def direct_full(p, tokens, arch):
             scores = [X[i] @ Q[h] @ K[h].T @ X[i - m] + w for m, w in cand]
             e = np.exp(np.array(scores) - max(scores))
             e /= e.sum()
-            u = sum(e[t] * X[i - m] for t, (m, _) in enumerate(cand)) @ O[h]
+            u = sum(e[t] * X[i - m] for t, (m, _) in enumerate(cand)) @ Ov[h]
             centred = u - u.mean()
             v[h, i] = centred / math.sqrt((centred**2).mean() + 1e-5) * g + b
     live = arch.live()

@@ -60,7 +60,7 @@ def test_reference_selects_the_parents(reference_runs):
     """S* = the heads on offsets {1, 2} for n = 3, within a dozen steps, on every seed."""
     s, traj = reference_runs
     for i in range(len(SEEDS)):
-        one = traj._replace(params=jax.tree.map(lambda x: x[i], traj.params), losses=traj.losses[i])
+        one = traj._replace(params=jax.tree.map(lambda x, i=i: x[i], traj.params), losses=traj.losses[i])
         m = measure(one, s.arch)
         assert m["selected_label"] == "h0+h1" and m["selected_offsets"] == [1, 2]
         assert m["selection_time"] <= 12
