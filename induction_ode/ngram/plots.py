@@ -170,3 +170,41 @@ def ngram_figures(record: dict, out: Path) -> list[Path]:
     if record.get("full") is not None:
         paths.append(full_figure(record, out / "ngram_full.png"))
     return paths
+
+
+def sweep_figure(sweeps: dict, path: Path) -> Path:
+    """One column per swept setting (``{name: rows}`` from :func:`induction_ode.ngram.sweeps.sweep`):
+    the parent-selection time (top) and the ``a(t)`` log slope ``k`` (bottom), each seed a dot,
+    the mean a line."""
+    names = list(sweeps)
+    fig, axes = plt.subplots(
+        2, len(names), figsize=(4.0 * len(names), 6.2), layout="constrained", squeeze=False
+    )
+    symbols = {"length": "L (tokens)", "order": "n", "degree": "D", "vocab_size": "S", "alpha": "α"}
+    for col, name in enumerate(names):
+        rows = sweeps[name]
+        x = np.array([r["value"] for r in rows], float)
+        for row_i, (key, label) in enumerate(
+            (("selection_time", "parent-selection time $t_1$"), ("k", "slope k of a(t) = k ln t + b"))
+        ):
+            ax = axes[row_i, col]
+            vals = np.array([[np.nan if s[key] is None else s[key] for s in r["seeds"]] for r in rows], float)
+            for j in range(vals.shape[1]):
+                ax.plot(x, vals[:, j], "o", color="grey", ms=3.5, alpha=0.7)
+            ax.plot(x, np.nanmean(vals, axis=1), "-", color="black", lw=1.5, label="mean over seeds")
+            if name == "length":
+                ax.set_xscale("log")
+            ax.set_xticks(x)
+            ax.set_xticklabels([f"{v:g}" for v in x])
+            ax.set_xlabel(symbols.get(name, name))
+            ax.set_ylabel(label + (f" ({TIME_LABEL})" if key == "selection_time" else ""))
+            ax.grid(True, alpha=0.3)
+        for r, xv in zip(rows, x):
+            picked = {tuple(s["selected_offsets"]) for s in r["seeds"]}
+            text = "/".join("{" + ",".join(map(str, p)) + "}" for p in sorted(picked))
+            axes[0, col].annotate(
+                text, (xv, 0.97), xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top"
+            )
+        axes[0, col].set_title(f"sweep over {symbols.get(name, name)} (labels: offsets of S*)", fontsize=9)
+    axes[0, 0].legend(fontsize=8, loc="center left")
+    return _save(fig, path)
