@@ -113,7 +113,8 @@ def gradient_flow(
     adaptive steps with ``rtol``/``atol``).
 
     Args:
-        ts: the times to record (default: :func:`log_grid` of ``t_end`` as times, at least 300 points).
+        ts: the times to record (default: 201 evenly spaced up to ``min(t_end, 100)``, then 200
+            log-spaced up to ``t_end``).
 
     Returns:
         A :class:`Trajectory` (``steps`` is ``None``). Raises ``RuntimeError`` if the solver
@@ -122,8 +123,8 @@ def gradient_flow(
     if not t_end > 0:
         raise ValueError(f"t_end must be > 0, got {t_end}")
     if ts is None:
-        ts = log_grid(int(np.ceil(t_end)), dense=min(100, int(np.ceil(t_end))), num=200).astype(float)
-        ts = np.unique(np.concatenate([ts[ts < t_end], [t_end]]))
+        early = min(t_end, 100.0)
+        ts = np.unique(np.concatenate([np.linspace(0.0, early, 201), np.geomspace(early, t_end, 200)]))
     ts = np.asarray(ts, float)
     grad = jax.grad(loss)
 

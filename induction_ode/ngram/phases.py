@@ -6,7 +6,8 @@
 3. Growth of ``a``: a least-squares fit ``a(t) = k·log t + b`` over the late window.
 
 Times are gradient-flow times; "first recorded time" is resolved to the trajectory's grid
-(every step for the first 100 steps of gradient descent, then 200 log-spaced points).
+(gradient descent: every step for the first 100 steps, then 200 log-spaced steps; the flow:
+201 evenly spaced times up to ``min(t_end, 100)``, then 200 log-spaced).
 """
 
 from __future__ import annotations
