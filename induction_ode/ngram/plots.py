@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from ..plots import TIME_LABEL, _save
 
@@ -191,9 +192,12 @@ def sweep_figure(sweeps: dict, path: Path) -> Path:
             vals = np.array([[np.nan if s[key] is None else s[key] for s in r["seeds"]] for r in rows], float)
             for j in range(vals.shape[1]):
                 ax.plot(x, vals[:, j], "o", color="grey", ms=3.5, alpha=0.7)
-            ax.plot(x, np.nanmean(vals, axis=1), "-", color="black", lw=1.5, label="mean over seeds")
+            seen = np.isfinite(vals)
+            mean = np.where(seen.any(1), np.nansum(vals, axis=1) / np.maximum(seen.sum(1), 1), np.nan)
+            ax.plot(x, mean, "-", color="black", lw=1.5, label="mean over seeds (where reached)")
             if name == "length":
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xticks(x)
             ax.set_xticklabels([f"{v:g}" for v in x])
             ax.set_xlabel(symbols.get(name, name))
@@ -202,9 +206,11 @@ def sweep_figure(sweeps: dict, path: Path) -> Path:
         for r, xv in zip(rows, x):
             picked = {tuple(s["selected_offsets"]) for s in r["seeds"]}
             text = "/".join("{" + ",".join(map(str, p)) + "}" for p in sorted(picked))
+            if all(s["selection_time"] is None for s in r["seeds"]):
+                text += "\nno $t_1$"
             axes[0, col].annotate(
-                text, (xv, 0.97), xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top"
+                text, (xv, 0.03), xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="bottom"
             )
         axes[0, col].set_title(f"sweep over {symbols.get(name, name)} (labels: offsets of S*)", fontsize=9)
-    axes[0, 0].legend(fontsize=8, loc="center left")
+    axes[0, 0].legend(fontsize=8, loc="upper left")
     return _save(fig, path)
