@@ -33,6 +33,17 @@ _EXPORTS = {
     "fit_log_growth": "phases",
     "Criterion": "criterion",
     "chi2_mutual_information": "criterion",
+    "FullParams": "full",
+    "init_full_params": "full",
+    "full_forward": "full",
+    "full_loss": "full",
+    "Settings": "experiment",
+    "PRESETS": "experiment",
+    "preset": "experiment",
+    "measure": "experiment",
+    "run": "experiment",
+    "sweep": "sweeps",
+    "summarise": "sweeps",
 }
 
 __all__ = sorted(_EXPORTS)
