@@ -15,7 +15,7 @@ from induction_ode.ngram.model import Architecture, prepare
 
 runner = CliRunner()
 
-TINY = ["--n-train", "200", "-L", "20", "--steps", "40", "--draws", "100", "--full-steps", "10"]
+TINY = ["--n-train", "200", "-L", "20", "--steps", "25", "--draws", "100", "--full-steps", "10"]
 
 
 def assert_png(path):
@@ -31,10 +31,10 @@ def test_ngram_command_writes_record_and_figures(tmp_path):
     assert record["kind"] == "ngram"
     cfg = record["config"]
     assert cfg["arch"]["window"] == "shifted" and cfg["arch"]["loss"] == "reference-code"
-    assert cfg["steps"] == 40 and cfg["n_train"] == 200 and cfg["task"]["length"] == 20
+    assert cfg["steps"] == 25 and cfg["n_train"] == 200 and cfg["task"]["length"] == 20
     assert {"induction_ode", "jax", "device"} <= set(record["environment"])
     traj = record["trajectory"]
-    assert traj["steps"][:3] == [0, 1, 2] and traj["steps"][-1] == 40
+    assert traj["steps"][:3] == [0, 1, 2] and traj["steps"][-1] == 25
     assert len(traj["ts"]) == len(traj["losses"]) == len(traj["a"]) == len(traj["c"])
     assert len(record["subsets"]) == 11 and sum(record["live"]) == 7
     c_end = record["final"]["c"]

@@ -160,11 +160,11 @@ def test_sampler_follows_the_kernels():
 
 def test_sampler_start_is_uniform_and_keys_matter():
     task = NGramTask(vocab_size=4, order=3, length=5, alpha=0.1)
-    smp = sample(jax.random.key(0), task, 10000)
-    first = np.bincount(np.asarray(smp.tokens[:, :2]).ravel(), minlength=4) / 20000
-    np.testing.assert_allclose(first, 0.25, atol=0.015)  # 5σ of a binomial mean at n = 20000
-    again = sample(jax.random.key(0), task, 10000)
-    other = sample(jax.random.key(1), task, 10000)
+    smp = sample(jax.random.key(0), task, 5000)
+    first = np.bincount(np.asarray(smp.tokens[:, :2]).ravel(), minlength=4) / 10000
+    np.testing.assert_allclose(first, 0.25, atol=0.022)  # 5σ of a binomial mean at n = 10000
+    again = sample(jax.random.key(0), task, 5000)
+    other = sample(jax.random.key(1), task, 5000)
     assert np.array_equal(np.asarray(smp.tokens), np.asarray(again.tokens))
     assert not np.array_equal(np.asarray(smp.tokens), np.asarray(other.tokens))
     # a one-hot kernel makes the chain deterministic given its start
