@@ -20,12 +20,12 @@ from induction_ode.ngram.experiment import measure, preset
 from induction_ode.ngram.model import feature_weights, init_params, prepare, reduced_loss
 from induction_ode.ngram.sampler import NGramTask, sample, sample_kernels
 
-SEEDS = (0, 1, 2, 3)
+SEEDS = (0, 1, 2)
 
 
 @pytest.fixture(scope="module")
 def reference_runs():
-    """The reference-code preset (9,000 sequences per seed), 11 steps of GD at lr 1, vmapped over 4 seeds."""
+    """The reference-code preset (9,000 sequences per seed), 11 steps of GD at lr 1, vmapped over 3 seeds."""
     s = preset("reference-code")
     keys = jnp.stack([jax.random.key_data(jax.random.key(seed)) for seed in SEEDS])
     smp = jax.vmap(lambda k: sample(jax.random.wrap_key_data(k), s.task, s.n_train))(keys)
@@ -143,7 +143,7 @@ def test_chi2_mi_monte_carlo_error_falls_like_inverse_sqrt_draws():
     task = NGramTask(vocab_size=3, order=3)
     spread = {}
     for draws in (50, 200):
-        estimates = [chi2_mutual_information(task, 3, 2, draws=draws, seed=r, chunk=200) for r in range(40)]
+        estimates = [chi2_mutual_information(task, 3, 2, draws=draws, seed=r, chunk=200) for r in range(30)]
         values = np.array([e.value for e in estimates])[:, 1:]  # skip ∅ (exactly 0)
         spread[draws] = values.std(0, ddof=1)
         # the reported standard error matches the spread between independent estimates

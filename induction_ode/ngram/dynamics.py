@@ -9,6 +9,7 @@ shape) and everything is vmapped over it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -48,6 +49,22 @@ def _maybe_vmap(fn, batched: bool, in_axes):
     return jax.vmap(fn, in_axes=in_axes) if batched else fn
 
 
+@functools.lru_cache(maxsize=8)
+def _descent_programs(loss: Callable, batched: bool):
+    """Jitted ``advance(params, data, n, lr)`` (``n`` steps) and ``loss``, cached per loss function,
+    so that repeated runs with one loss (other learning rates, other data of one shape) compile once."""
+    grad = jax.grad(loss)
+
+    def advance(params, data, n, lr):
+        step = lambda _, p: jax.tree.map(lambda x, g: x - lr * g, p, grad(p, data))  # noqa: E731
+        return jax.lax.fori_loop(0, n, step, params)
+
+    return (
+        jax.jit(_maybe_vmap(advance, batched, (0, 0, None, None))),
+        jax.jit(_maybe_vmap(loss, batched, (0, 0))),
+    )
+
+
 def gradient_descent(
     loss: Callable,
     params0,
@@ -74,19 +91,12 @@ def gradient_descent(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     save = log_grid(steps) if save_steps is None else np.unique(np.asarray(save_steps, int))
-    grad = jax.grad(loss)
-
-    def advance(params, data, n):
-        step = lambda _, p: jax.tree.map(lambda x, g: x - lr * g, p, grad(p, data))  # noqa: E731
-        return jax.lax.fori_loop(0, n, step, params)
-
-    advance = jax.jit(_maybe_vmap(advance, batched, (0, 0, None)))
-    value = jax.jit(_maybe_vmap(loss, batched, (0, 0)))
+    advance, value = _descent_programs(loss, batched)
     params, done = params0, 0
     saved, losses = [], []
     for s in save:
         if s > done:
-            params = advance(params, data, int(s - done))
+            params = advance(params, data, int(s - done), lr)
             done = int(s)
         saved.append(params)
         losses.append(value(params, data))

@@ -9,6 +9,7 @@ sample. :func:`Run.record` is the JSON record the CLI writes and the figures are
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,13 @@ def preset(name: str, **overrides) -> Settings:
     arch.update({k: v for k, v in overrides.items() if k in arch_fields and v is not None})
     rest = {k: v for k, v in overrides.items() if k not in task_fields | arch_fields and v is not None}
     return Settings(task=NGramTask(**task), arch=Architecture(**arch), **rest)
+
+
+@functools.lru_cache(maxsize=16)
+def objective(arch: Architecture, full: bool = False) -> Callable:
+    """``loss(params, data)`` of the reduced (or full) model for ``arch``; one function object per
+    architecture, so that the compiled training programs are reused across runs."""
+    return lambda p, d: (full_loss if full else reduced_loss)(p, d, arch)
 
 
 def measure(traj: Trajectory, arch: Architecture) -> dict:
@@ -219,7 +227,7 @@ def run(settings: Settings, *, on_progress: Callable[[str, int, int], None] | No
     unreachable = int(s.n_train - np.sum(np.asarray(smp.reachable)))
     prep = prepare(smp.inputs, smp.targets, arch)
     params0 = init_params(arch, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init)
-    loss = lambda p, d: reduced_loss(p, d, arch)  # noqa: E731
+    loss = objective(arch)
     start = time.perf_counter()
     if s.flow:
         traj = gradient_flow(loss, params0, prep, t_end=s.t_end)

@@ -17,8 +17,8 @@ import numpy as np
 
 from .criterion import chi2_mutual_information
 from .dynamics import Trajectory, gradient_descent
-from .experiment import Settings, measure
-from .model import init_params, prepare, reduced_loss
+from .experiment import Settings, measure, objective
+from .model import init_params, prepare
 from .sampler import sample
 
 SWEEPABLE = {"length": "task", "order": "task", "vocab_size": "task", "alpha": "task", "degree": "arch"}
@@ -44,8 +44,7 @@ def train_seeds(settings: Settings, seeds) -> Trajectory:
     prep = jax.vmap(lambda x, y: prepare(x, y, arch))(smp.tokens[..., :-1], smp.tokens[..., -1])
     p0 = init_params(arch, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init)
     params = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(seeds), *x.shape)), p0)
-    loss = lambda p, d: reduced_loss(p, d, arch)  # noqa: E731
-    return gradient_descent(loss, params, prep, lr=s.lr, steps=s.steps, batched=True)
+    return gradient_descent(objective(arch), params, prep, lr=s.lr, steps=s.steps, batched=True)
 
 
 def sweep(
