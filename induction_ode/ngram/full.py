@@ -103,8 +103,3 @@ def full_forward(params: FullParams, tokens: jax.Array, arch: Architecture) -> j
     prep = prepare(tokens[None], jnp.zeros((1,), jnp.int32), arch, own=True)
     return predictions(full_logits(params, prep, arch), prep)[0]
 
-
-def full_head_attention(params: FullParams) -> jax.Array:
-    """Each head's position-only attention over its offsets (``softmax_k W[k, h]``), ``(H, M)``:
-    the content scores are small at initialisation and vary with the tokens."""
-    return jax.nn.softmax(params.W, axis=0).T
