@@ -27,6 +27,13 @@ def lines_for(device: str, record: dict) -> list[str]:
             f"{fast['exponent']:.2f} over T = {fast['fit_seq_len']}",
             "rhs_cost",
         )
+        hess = [r for r in fast["rows"] if "hessian_in_gradients" in r]
+        if hess:
+            row(
+                "exact Jacobian (Hessian, jacfwd of grad) in gradients",
+                ", ".join(f"{r['hessian_in_gradients']:.0f} at T = {r['seq_len']}" for r in hess[-4:]),
+                "rhs_cost",
+            )
         row(
             "loss+gradient, direct network",
             f"exponent {direct['exponent']:.2f} over T = {direct['fit_seq_len']}; "
@@ -55,12 +62,15 @@ def lines_for(device: str, record: dict) -> list[str]:
         speed = ", ".join(f"{r['speedup']:.2f}" for r in rows)
         ns = ",".join(str(r["n_pairs"]) for r in rows)
         row("float32 vs float64", f"max rel. diff of t* {worst:.1e}; speed-up ×({speed}) at N = {ns}", key)
-    if "solvers" in record:
-        rows = record["solvers"]["results"]["rows"]
-        text = "; ".join(
-            f"N = {r['n_pairs']} {r['solver']}: {r['steps']} steps, {r['run_s']:.2f} s" for r in rows
-        )
-        row("steps to 2t*, explicit vs implicit", text, "solvers")
+    for key in sorted(k for k in record if k.startswith("solvers")):
+        rows = record[key]["results"]["rows"]
+        for n in sorted({r["n_pairs"] for r in rows}):
+            parts = []
+            for r in (r for r in rows if r["n_pairs"] == n):
+                counts = f", {r['num_steps']} steps" if r.get("num_steps") else ""
+                counts += f", {r['num_fev']} ∇L, {r['num_jev']} ∇²L" if r.get("num_jev") is not None else ""
+                parts.append(f"{r['solver']} {r['run_s']:.3g} s{counts}")
+            row(f"to 2t* at N = {n} (run time, compilation apart)", "; ".join(parts), key)
     if "sharding" in record:
         rows = record["sharding"]["results"]["rows"]
         text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)

@@ -155,7 +155,7 @@ def main():
         if "bdf" in by:
             ratios = ", ".join(f"{s} ×{t / by['bdf']:.2f}" for s, t in by.items() if s != "bdf")
             print(f"N={n:4d} run time relative to bdf: {ratios}")
-    save("solvers", vars(args), dict(rows=rows))
+    save("solvers_N" + args.n_pairs.replace(",", "_"), vars(args), dict(rows=rows))
 
 
 if __name__ == "__main__":

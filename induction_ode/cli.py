@@ -503,7 +503,7 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
 @app.command()
 def plot(
     record: Path = typer.Argument(
-        ..., help="A results.json, trajectory.json, crosscheck.json or clamp.json."
+        ..., help="A results.json, trajectory.json, crosscheck.json, clamp.json, standard.json or ngram.json."
     ),
 ):
     """Redraw the figures of a JSON record, next to it."""
@@ -519,6 +519,9 @@ def plot(
     _run(body)
 
 
-from .standard.command import standard as _standard  # noqa: E402  (its body imports JAX lazily)
+# The other model families' commands (their bodies import JAX lazily).
+from .ngram.command import ngram as _ngram  # noqa: E402
+from .standard.command import standard as _standard  # noqa: E402
 
 app.command(name="standard")(_standard)
+app.command(name="ngram")(_ngram)

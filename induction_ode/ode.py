@@ -167,8 +167,9 @@ def _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, 
         )
     save = diffrax.SaveAt(t1=True, dense=True)
     sol = _solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, save, diffrax_event)
-    fired = sol.result == diffrax.RESULTS.event_occurred
-    hit = jnp.asarray(event is not None) & jnp.all(sol.event_mask) & fired
+    hit = jnp.asarray(False)
+    if event is not None:
+        hit = jnp.all(sol.event_mask) & (sol.result == diffrax.RESULTS.event_occurred)
     ok = (sol.result == diffrax.RESULTS.successful) | hit
     none = jnp.asarray(-1, jnp.int32)
     return Segment(sol.interpolation, sol.ts[-1], sol.ys[-1], hit, ok, sol.stats["num_steps"], none, none)

@@ -299,4 +299,9 @@ def plot_record(path: Path) -> list[Path]:
         from .standard.plots import standard_figures
 
         return standard_figures(record, path.parent)
-    raise ValueError(f"{path} is not a sweep, simulate, crosscheck, clamp or standard record (kind={kind!r})")
+    if kind == "ngram":
+        from .ngram.plots import ngram_figures
+
+        return ngram_figures(record, path.parent)
+    kinds = "sweep, simulate, crosscheck, clamp, standard or ngram"
+    raise ValueError(f"{path} is not a {kinds} record (kind={kind!r})")
