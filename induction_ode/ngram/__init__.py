@@ -7,7 +7,7 @@ scale). The model is stated in ``docs/ngram.md``. The public API is loaded on fi
 that ``induction-ode --help`` does not wait for JAX; loading it enables float64.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "NGramTask": "sampler",
@@ -49,13 +49,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'induction_ode.ngram' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -8,7 +8,7 @@ ablations and the weight-structure analysis. Everything here is float32. The pub
 loaded on first use; see docs/standard.md.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "Task": "task",
@@ -33,13 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'induction_ode.standard' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
