@@ -7,6 +7,7 @@ of compiling them. Set ``INDUCTION_ODE_TEST_CACHE=`` (empty) to run cold.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -31,3 +32,20 @@ def rng():
 def random_theta(rng, scale, size=19):
     """θ with i.i.d. uniform entries in [-scale, scale]."""
     return rng.uniform(-scale, scale, size=size)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """After each test module, drop the compiled programs that the package and JAX keep alive.
+
+    One process that holds every program of the suite at once (hundreds of XLA CPU
+    executables) crashed in XLA while loading one more. Releasing them per module keeps the
+    process small; the persistent cache makes a later recompilation a disk read.
+    """
+    yield
+    for name, module in list(sys.modules.items()):
+        if name == "induction_ode" or name.startswith("induction_ode."):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
+                    value.cache_clear()
+    jax.clear_caches()
