@@ -4,7 +4,7 @@ Padded batching (one program for every length) against bucketed batching (one pr
 power-of-two bucket), with compile time and run time reported separately. Each batching runs
 in a fresh compile cache; ``run_s`` is the sweep's wall time minus its compile time.
 
-    python benchmarks/sweep_throughput.py [--n-max 256] [--solver tsit5|kvaerno5]
+    python benchmarks/sweep_throughput.py [--n-max 256] [--solver auto|bdf|tsit5|kvaerno5]
 
 The default N_max is 256 on CPU and 2048 (T = 4097) on an accelerator.
 """
@@ -23,7 +23,7 @@ from induction_ode.ode import compiled_emergence
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-max", type=int, default=None, help="largest N (default: 256 CPU, 2048 GPU/TPU)")
-    parser.add_argument("--solver", default="tsit5", help="tsit5 or kvaerno5")
+    parser.add_argument("--solver", default="tsit5", help="auto, bdf, tsit5 or kvaerno5")
     parser.add_argument("--rtol", type=float, default=1e-8)
     parser.add_argument("--batchings", default="bucketed,padded", help="comma-separated, run in this order")
     args = parser.parse_args()

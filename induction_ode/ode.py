@@ -33,12 +33,12 @@ step costs 9–14 explicit ones on a 2-core CPU. ``"auto"`` picks one (:func:`re
 AUTO_BDF_FROM = 16
 """``solver="auto"`` runs ``bdf`` when the largest ``N`` is at least this, else ``tsit5``.
 
-Measured on the development machine (2 CPU cores, shared), ``emergence_time`` to ``2 t*``,
-run time after compilation: at N = 16, bdf 0.42 s (725 steps, 2,137 gradients, 10 Jacobians)
-against tsit5 1.05 s (1,112 steps); at N = 64 and above tsit5 needs ``~0.6 T²`` steps (9,790 at
-N = 64) against bdf's 1,054, and bdf ran N = 128 in 240 s with compilation. Below N = 16 both
-take well under a second, and tsit5's program compiles in about half the time of bdf's
-(40 s against 70–110 s on this CPU under load), so tsit5 is kept there. The same rule is used
+Measured on the development machine (2 CPU cores), ``python benchmarks/solvers.py --n-pairs
+16,64``, integration to ``2 t*``, run time after compilation: at N = 16, bdf 0.47 s (705 steps,
+2,105 gradients, 9 Jacobians) against tsit5 0.59 s (1,114 steps); at N = 64, bdf 4.21 s
+(1,033 steps) against tsit5 44.5 s (6,912 steps; its steps grow like ``T²``). Below N = 16 both
+take well under a second, and tsit5's program compiles in a quarter of bdf's time (4 s against
+17 s in the same run), so tsit5 is kept there. The same rule is used
 on every device: no GPU was available to measure another one."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
