@@ -1,8 +1,10 @@
 """Stiff solvers side by side: steps, gradient and Jacobian evaluations and wall time to 2 t*.
 
 For each N, ``t_end = 2 t*`` comes from :func:`induction_ode.emergence_time` (default solver);
-then every solver integrates the gradient flow of the default model (strict mask, identity
-metric) from θ = 0 to ``t_end`` on the same jitted JAX functions, in one process:
+then every solver integrates the gradient flow of the model (identity metric; the strict mask by
+default, ``--layer1-mask inclusive`` for the other) from θ = 0 to ``t_end`` on the same jitted
+JAX functions, in one process. Where the model forms no head before ``20 T²`` (the strict mask
+at N ≥ 192), ``t_end`` is that horizon, the one a sweep integrates to.
 
 - ``bdf``, ``tsit5``, ``kvaerno5``: this package's solvers (:data:`induction_ode.ode.SOLVERS`),
   one compiled program each (compile time reported apart: the first call minus the second);
@@ -16,6 +18,7 @@ skipped above a per-solver N (``--max-n``) so that one run stays within tens of 
 2-core CPU. Benchmarks measure; they assert nothing about speed.
 
     python benchmarks/solvers.py [--n-pairs 16,64,128,256] [--solvers bdf,tsit5,kvaerno5,scipy-bdf,pybamm-bdf]
+                                 [--layer1-mask strict|inclusive]
 """
 
 from __future__ import annotations
@@ -37,8 +40,7 @@ MAX_N = {"tsit5": 64, "kvaerno5": 64, "pybamm-bdf": 128}
 kvaerno5 took 1,120 s at N = 128 on this CPU; PyBaMM's BDF 90 s at N = 128."""
 
 
-def ours(solver: str, n: int, t_end: float, rtol: float) -> dict:
-    model = Model()
+def ours(model: Model, solver: str, n: int, t_end: float, rtol: float) -> dict:
     run = jax.jit(lambda y0: integrate_to(model, solver, n, y0, t_end, rtol, rtol / 100))
     theta0 = jnp.zeros(19)
     start = time.perf_counter()
@@ -55,8 +57,7 @@ def ours(solver: str, n: int, t_end: float, rtol: float) -> dict:
     )
 
 
-def jax_functions(n: int):
-    model = Model()
+def jax_functions(model: Model, n: int):
     rhs = jax.jit(lambda y: model.rhs(0.0, y, n, n))
     jac = jax.jit(jax.jacfwd(lambda y: model.rhs(0.0, y, n, n)))
     y0 = jnp.zeros(19)
@@ -65,10 +66,10 @@ def jax_functions(n: int):
     return rhs, jac, time.perf_counter() - start
 
 
-def scipy_bdf(n: int, t_end: float, rtol: float) -> dict:
+def scipy_bdf(model: Model, n: int, t_end: float, rtol: float) -> dict:
     from scipy.integrate import solve_ivp
 
-    rhs, jac, compile_s = jax_functions(n)
+    rhs, jac, compile_s = jax_functions(model, n)
     counts = dict(fev=0, jev=0)
 
     def f(t, y):
@@ -93,10 +94,9 @@ def scipy_bdf(n: int, t_end: float, rtol: float) -> dict:
     )
 
 
-def pybamm_bdf(n: int, t_end: float, rtol: float) -> dict:
+def pybamm_bdf(model: Model, n: int, t_end: float, rtol: float) -> dict:
     from pybamm.solvers.jax_bdf_solver import jax_bdf_integrate
 
-    model = Model()
     run = jax.jit(
         lambda y0: jax_bdf_integrate(
             lambda y, t: model.rhs(t, y, n, n), y0, jnp.array([0.0, t_end]), rtol=rtol, atol=rtol / 100
@@ -117,6 +117,7 @@ def main():
     parser.add_argument("--n-pairs", default="16,64,128,256")
     parser.add_argument("--solvers", default=",".join(ALL))
     parser.add_argument("--rtol", type=float, default=1e-8)
+    parser.add_argument("--layer1-mask", default="strict", help="strict (default model) or inclusive")
     parser.add_argument(
         "--max-n",
         default=",".join(f"{k}={v}" for k, v in MAX_N.items()),
@@ -124,26 +125,30 @@ def main():
     )
     args = parser.parse_args()
     max_n = {k: int(v) for k, v in (p.split("=") for p in args.max_n.split(",") if p)}
+    model = Model(layer1_mask=args.layer1_mask)
     rows = []
     for n in [int(v) for v in args.n_pairs.split(",")]:
-        t_end = 2 * emergence_time(n).t_star
+        first = emergence_time(n, model=model)
+        t_end = 2 * first.t_star if first.emerged else first.t_max
         reference = None
         for solver in args.solvers.split(","):
             if n > max_n.get(solver, n):
                 print(f"N={n:4d} {solver:10s} skipped (N > {max_n[solver]})")
                 continue
             if solver == "scipy-bdf":
-                row = scipy_bdf(n, t_end, args.rtol)
+                row = scipy_bdf(model, n, t_end, args.rtol)
             elif solver == "pybamm-bdf":
-                row = pybamm_bdf(n, t_end, args.rtol)
+                row = pybamm_bdf(model, n, t_end, args.rtol)
             else:
-                row = ours(solver, n, t_end, args.rtol)
+                row = ours(model, solver, n, t_end, args.rtol)
             y_end = row.pop("y_end")
             reference = y_end if reference is None else reference
             row.update(
                 n_pairs=n,
                 solver=solver,
                 t_end=t_end,
+                emerged=first.emerged,
+                layer1_mask=args.layer1_mask,
                 alpha3_end=float(y_end[2]),
                 max_rel_diff_to_first=float(np.max(np.abs(y_end - reference)) / np.max(np.abs(reference))),
             )
@@ -155,7 +160,9 @@ def main():
         if "bdf" in by:
             ratios = ", ".join(f"{s} ×{t / by['bdf']:.2f}" for s, t in by.items() if s != "bdf")
             print(f"N={n:4d} run time relative to bdf: {ratios}")
-    save("solvers_N" + args.n_pairs.replace(",", "_"), vars(args), dict(rows=rows))
+    key = "solvers_N" + args.n_pairs.replace(",", "_")
+    key += "" if args.layer1_mask == "strict" else "_" + args.layer1_mask
+    save(key, vars(args), dict(rows=rows))
 
 
 if __name__ == "__main__":

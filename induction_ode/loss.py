@@ -125,7 +125,7 @@ def _scaled_cumsum(scores: jax.Array, values: jax.Array, reverse: bool) -> tuple
     return m[0], v
 
 
-def _query_key_overlaps(r, log_z, m1, w_item, w_self, item, token_valid):
+def _query_key_overlaps(r, log_z, m1, w_item, w_self, token_valid):
     """``a1e_q(k) · a1e_s`` for every pair ``k`` and key ``s < T−1`` in ``O(T²)``.
 
     The query's layer-1 row over tokens is ``exp(r_u − log_z[k])`` for every token ``u ≠ 2k``,
@@ -140,7 +140,7 @@ def _query_key_overlaps(r, log_z, m1, w_item, w_self, item, token_valid):
         log_z: ``(n_pad,)`` log-normaliser of the query's row for each ``k``.
         m1: ``(T−1, T−1)`` context rows in token space.
         w_item, w_self: ``(n_pad,)`` the query's weight on its item ``2k`` and on itself.
-        item: ``(n_pad,)`` int, ``2k``.
+        token_valid: ``(T−1,)`` bool, the tokens that exist for this ``N``.
 
     Returns:
         ``(n_pad, T−1)``.
@@ -154,12 +154,13 @@ def _query_key_overlaps(r, log_z, m1, w_item, w_self, item, token_valid):
     m_pre, v_pre = _scaled_cumsum(scores, values, reverse=False)
     m_suf, v_suf = _scaled_cumsum(scores, values, reverse=True)
     # Exclusive sums at 2k: the inclusive prefix at 2k − 1 and the inclusive suffix at 2k + 1.
-    m_pre = jnp.concatenate([pad_m, m_pre])[item]  # index 2k of the shifted array is 2k − 1
-    v_pre = jnp.concatenate([pad_v, v_pre], axis=1)[:, item]  # (T−1, n_pad)
-    m_suf, v_suf = m_suf[item + 1], v_suf[:, item + 1]
+    # Items sit at 2k, so every gather by k is a static stride-2 slice (cheap to transpose).
+    m_pre = jnp.concatenate([pad_m, m_pre])[0:-1:2]  # index 2k of the shifted array is 2k − 1
+    v_pre = jnp.concatenate([pad_v, v_pre], axis=1)[:, 0:-1:2]  # (T−1, n_pad)
+    m_suf, v_suf = m_suf[1::2], v_suf[:, 1::2]
     # exp(m − log_z) <= 1: log_z bounds every score of the row but the item's.
     rest = jnp.exp(m_pre - log_z) * v_pre + jnp.exp(m_suf - log_z) * v_suf
-    return rest.T + (w_item + w_self)[:, None] * m1[:, item].T
+    return rest.T + (w_item + w_self)[:, None] * m1[:, 0::2].T
 
 
 def closed_form_forward(
@@ -195,9 +196,9 @@ def closed_form_forward(
 
     # Layer 1, context rows (the same for every k). A row with no key it may attend to (pad
     # rows; under the strict mask also position 0) attends to itself alone.
-    diff = omega * (idx[:, None] - idx[None, :]).astype(dtype)
-    eye = jnp.eye(size, dtype=bool)
-    s1 = a1 * eye + a2 * jnp.cos(diff) + a3 * jnp.sin(diff)
+    # a2 cos ω(t−s) + a3 sin ω(t−s), from the positions' rank-2 form (no T×T cos or sin).
+    eye = idx[:, None] == idx[None, :]
+    s1 = jnp.where(eye, a1, 0.0) + _bilinear(pos[:, None], pos[None, :], a2, a3)
     earlier = idx[None, :] < idx[:, None] if strict else idx[None, :] <= idx[:, None]
     keys = earlier & valid[None, :] & valid[:, None]
     mask1 = keys | (eye & ~jnp.any(keys, axis=1, keepdims=True))
@@ -224,10 +225,10 @@ def closed_form_forward(
     m1 = w1[:q, :q]
     item_q = is_item[:, :q].astype(dtype)
     m1q = wq[:, :q] + wq[:, q:] * item_q
-    m1q_item = jnp.take_along_axis(m1q, item[:, None], axis=1)[:, 0]
-    col_item = m1[:, item].T  # (n_pad, q): e_q · a1e_s = W1[s, 2k]
-    w_item = jnp.take_along_axis(wq, item[:, None], axis=1)[:, 0]
-    overlaps = _query_key_overlaps(s1[q, :q], lse_q, m1, w_item, wq[:, q], item, valid[:q])
+    m1q_item = jnp.sum(jnp.where(is_item[:, :q], m1q, 0.0), axis=1)
+    col_item = m1[:, 0::2].T  # (n_pad, q): e_q · a1e_s = W1[s, 2k]; items sit at 2k
+    w_item = jnp.sum(jnp.where(is_item, wq, 0.0), axis=1)
+    overlaps = _query_key_overlaps(s1[q, :q], lse_q, m1, w_item, wq[:, q], valid[:q])
 
     # Layer-2 scores of the query against every key s; the last key is the query itself.
     a1p = w1 @ pos  # (T, 2), row q replaced per k below
@@ -273,7 +274,8 @@ def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) ->
     ``vocab_size`` (CE only) may be traced; ``None`` means ``V = 2N``.
     """
     yhat = fwd.yhat
-    target = jnp.take_along_axis(yhat, fwd.target[:, None], axis=1)[:, 0]
+    columns = jnp.arange(yhat.shape[1])
+    target = jnp.sum(jnp.where(columns[None, :] == fwd.target[:, None], yhat, 0.0), axis=1)
     if loss == "mse":
         per = 0.5 * (jnp.sum(yhat**2, axis=1) - 2 * target + 1.0)
     else:

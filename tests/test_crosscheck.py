@@ -10,20 +10,25 @@ from induction_ode.transformer import train
 
 N, D = 3, 8
 # Off-subspace noise falls like 1/sqrt(batch): at lr = 1 (lr = 2 diverges) we measured a
-# maximum fraction of 0.088 at batch 1024, 0.020 at 16384 and 0.0135 at 32768, so 32768
-# leaves a 1.5x margin under the 2e-2 bound.
-BATCH, LR, STEPS = 32768, 1.0, 900
+# maximum fraction of 0.088 at batch 1024, 0.042 at 4096, 0.032 at 8192, 0.020 at 16384 and
+# 0.0135 at 32768; the trajectory error stays near 0.015 and t* full/ODE near 1.003 at every
+# batch from 4096 up. The default suite runs batch 4096 with a 1.9x margin on the fraction;
+# the slow test runs 32768 (1.5x margin under 2e-2).
+LR, STEPS = 1.0, 900
+BATCHES = {"default": (4096, 8e-2), "slow": (32768, 2e-2)}
 
 
-@pytest.fixture(scope="module")
-def check():
-    return crosscheck(N, D, batch=BATCH, steps=STEPS, lr=LR, seed=0)
+@pytest.fixture(scope="module", params=["default", pytest.param("slow", marks=pytest.mark.slow)])
+def check(request):
+    batch, bound = BATCHES[request.param]
+    return crosscheck(N, D, batch=batch, steps=STEPS, lr=LR, seed=0), bound
 
 
 def test_full_model_follows_the_ode(check):
+    check, bound = check
     assert np.isfinite(check.t_star_full), "the full model did not learn the induction head"
     assert check.ts[-1] > 1.5 * check.t_star_ode  # the check runs past emergence
-    assert check.max_off_subspace_fraction < 2e-2
+    assert check.max_off_subspace_fraction < bound
     assert check.max_trajectory_rel_error < 5e-2
     assert abs(check.t_star_ratio - 1) < 0.05
     record = json.loads(json.dumps(check.to_json()))

@@ -60,7 +60,9 @@ def test_float32_close_to_float64():
     assert abs(e32 - e64) / e64 < 1e-3
 
 
-@pytest.mark.parametrize("n_pairs, solver", [(4, "bdf"), (16, "bdf"), (4, "kvaerno5")])
+@pytest.mark.parametrize(
+    "n_pairs, solver", [(4, "bdf"), (16, "bdf"), pytest.param(4, "kvaerno5", marks=pytest.mark.slow)]
+)
 def test_implicit_solvers_agree_with_tsit5(n_pairs, solver):
     """Independent integrators with their own error control, at rtol 1e-8: t* to 1e-7 relative
     and half-times to 1e-6 of t* (the issue's bounds; 10-100× rtol, so they still fail on a

@@ -102,4 +102,3 @@ def full_forward(params: FullParams, tokens: jax.Array, arch: Architecture) -> j
     """``ŷ (S,)`` for one sequence ``tokens = x_1 … x_L``; jitted."""
     prep = prepare(tokens[None], jnp.zeros((1,), jnp.int32), arch, own=True)
     return predictions(full_logits(params, prep, arch), prep)[0]
-
