@@ -4,7 +4,8 @@ For each N, ``t_end = 2 t*`` comes from :func:`induction_ode.emergence_time` (de
 then every solver integrates the gradient flow of the model (identity metric; the strict mask by
 default, ``--layer1-mask inclusive`` for the other) from θ = 0 to ``t_end`` on the same jitted
 JAX functions, in one process. Where the model forms no head before ``20 T²`` (the strict mask
-at N ≥ 192), ``t_end`` is that horizon, the one a sweep integrates to.
+at N ≥ 160), ``t_end`` is that horizon, the one a sweep integrates to. ``--record`` takes t*
+from a sweep record of the same model instead of computing it first.
 
 - ``bdf``, ``tsit5``, ``kvaerno5``: this package's solvers (:data:`induction_ode.ode.SOLVERS`),
   one compiled program each (compile time reported apart: the first call minus the second);
@@ -18,7 +19,7 @@ skipped above a per-solver N (``--max-n``) so that one run stays within tens of 
 2-core CPU. Benchmarks measure; they assert nothing about speed.
 
     python benchmarks/solvers.py [--n-pairs 16,64,128,256] [--solvers bdf,tsit5,kvaerno5,scipy-bdf,pybamm-bdf]
-                                 [--layer1-mask strict|inclusive]
+                                 [--layer1-mask strict|inclusive] [--record runs/x/results.json]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from common import save
 
 from induction_ode import Model, emergence_time
 from induction_ode.ode import integrate_to
+from induction_ode.records import read_json
 
 ALL = ("bdf", "tsit5", "kvaerno5", "scipy-bdf", "pybamm-bdf")
 MAX_N = {"tsit5": 64, "kvaerno5": 64, "pybamm-bdf": 128}
@@ -118,6 +120,7 @@ def main():
     parser.add_argument("--solvers", default=",".join(ALL))
     parser.add_argument("--rtol", type=float, default=1e-8)
     parser.add_argument("--layer1-mask", default="strict", help="strict (default model) or inclusive")
+    parser.add_argument("--record", default=None, help="a sweep record of the same model to take t* from")
     parser.add_argument(
         "--max-n",
         default=",".join(f"{k}={v}" for k, v in MAX_N.items()),
@@ -126,10 +129,20 @@ def main():
     args = parser.parse_args()
     max_n = {k: int(v) for k, v in (p.split("=") for p in args.max_n.split(",") if p)}
     model = Model(layer1_mask=args.layer1_mask)
+    known = {}
+    if args.record:
+        record = read_json(args.record)
+        if record["config"].get("layer1_mask", "strict") != args.layer1_mask:
+            raise SystemExit(f"{args.record} is a sweep of another layer-1 mask")
+        known = {r["n_pairs"]: r for r in record["lengths"]}
     rows = []
     for n in [int(v) for v in args.n_pairs.split(",")]:
-        first = emergence_time(n, model=model)
-        t_end = 2 * first.t_star if first.emerged else first.t_max
+        if n in known:
+            emerged, t_star, t_max = known[n]["emerged"], known[n]["t_star"], known[n]["t_max"]
+        else:
+            first = emergence_time(n, model=model)
+            emerged, t_star, t_max = first.emerged, first.t_star, first.t_max
+        t_end = 2 * t_star if emerged else t_max
         reference = None
         for solver in args.solvers.split(","):
             if n > max_n.get(solver, n):
@@ -147,7 +160,7 @@ def main():
                 n_pairs=n,
                 solver=solver,
                 t_end=t_end,
-                emerged=first.emerged,
+                emerged=emerged,
                 layer1_mask=args.layer1_mask,
                 alpha3_end=float(y_end[2]),
                 max_rel_diff_to_first=float(np.max(np.abs(y_end - reference)) / np.max(np.abs(reference))),

@@ -30,15 +30,21 @@ def pretty(name: str) -> str:
     return name
 
 
-def _length_axis(ax, seq) -> None:
+def _length_axis(ax, seq, min_gap: float = 0.08) -> None:
     """Label a log-scaled context-length axis at the lengths themselves (no overlapping minor
-    labels such as "3×10¹4×10¹"): at most 8 labelled values, plain integers."""
+    labels such as "3×10¹4×10¹"): plain integers, from the largest down, skipping a length
+    closer than ``min_gap`` of the axis' log-range to the last labelled one (so that labels of
+    neighbouring lengths such as 289, 301, 305 do not run into each other)."""
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
 
     seq = np.unique(np.asarray(seq, float))
-    step = max(1, int(np.ceil(seq.size / 8)))
-    ticks = seq[::-1][::step][::-1]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    logs = np.log10(seq)
+    gap = min_gap * max(logs[-1] - logs[0], 1e-12)
+    ticks = [seq[-1]]
+    for value, log in zip(seq[::-1][1:], logs[::-1][1:]):
+        if np.log10(ticks[-1]) - log >= gap:
+            ticks.append(value)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
     formatter = ScalarFormatter()
     formatter.set_scientific(False)
     ax.xaxis.set_major_formatter(formatter)
@@ -73,6 +79,11 @@ def scaling_figure(record: dict, path: Path) -> Path:
             label=f"fit over T = {int(used.min())}…{int(used.max())}: $T^{{{fit['p']:.2f}}}${err}",
         )
     finite = np.isfinite(t_star)
+    if not finite.all():  # no head before t_max: t* > t_max, drawn as a lower bound
+        t_max = np.array([r["t_max"] for r in rows], float)
+        ax.loglog(
+            seq[~finite], t_max[~finite], "^", mfc="none", color="tab:red", label="no head before $t_{max}$"
+        )
     if finite.any():
         anchor = np.flatnonzero(finite)[-1]
         grid = np.geomspace(seq.min(), seq.max(), 50)
@@ -90,12 +101,23 @@ def scaling_figure(record: dict, path: Path) -> Path:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="both", alpha=0.3)
     ax2.semilogx(seq, t_star / seq**2, "o-", color="black")
+    if not finite.all():  # at the top edge: t*/T² is beyond any finite scale there
+        ax2.plot(
+            seq[~finite],
+            np.full((~finite).sum(), 0.97),
+            "^",
+            mfc="none",
+            color="tab:red",
+            transform=ax2.get_xaxis_transform(),
+            label="no head before $t_{max}$",
+        )
+        ax2.legend(fontsize=8, loc="upper left")
     _length_axis(ax2, seq)
     ax2.set_xlabel("context length T (tokens)")
     ax2.set_ylabel("t* / T²")
     ax2.set_title("Compensated: flat for a quadratic law")
     ax2.grid(True, which="both", alpha=0.3)
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, 1.15 * np.nanmax(t_star / seq**2) if finite.any() else None)  # room for markers
     return _save(fig, path)
 
 
@@ -104,6 +126,10 @@ def _t_star_rows(record: dict) -> tuple[np.ndarray, np.ndarray]:
     rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
     seq = np.array([r["seq_len"] for r in rows], float)
     return seq, np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
+
+
+EXPONENT_AXIS_MAX = 4.0
+"""The local-exponent axis of :func:`compare_figure` stops here (the laws in question are 2)."""
 
 
 def compare_figure(records: dict[str, dict], path: Path) -> Path:
@@ -127,6 +153,17 @@ def compare_figure(records: dict[str, dict], path: Path) -> Path:
             ax2.semilogx(np.sqrt(s[1:] * s[:-1]), local_exponents(s, t), "o-", color=colour, label=label)
         all_seq.extend(seq)
     ax2.axhline(2.0, color="grey", ls="--", lw=1, label="quadratic")
+    top = ax2.get_ylim()[1]
+    if top > EXPONENT_AXIS_MAX:  # a divergence (e.g. the strict mask near N_c) would flatten the rest
+        ax2.set_ylim(0, EXPONENT_AXIS_MAX)
+        ax2.text(
+            0.02,
+            0.02,
+            f"axis cut at {EXPONENT_AXIS_MAX:g}; larger exponents run off the top",
+            transform=ax2.transAxes,
+            fontsize=7,
+            color="grey",
+        )
     for a in (ax, ax2):
         _length_axis(a, all_seq)
         a.set_xlabel("context length T (tokens)")
