@@ -38,14 +38,14 @@ def float32_jacobian(model, n_pad):
 
 
 def measure(model: Model, n: int, t_end: float) -> dict:
-    field = jax.jit(jax.jacfwd(lambda th: model.rhs(0.0, th, n, n)))  # the Jacobian, (19, 19)
+    jacobian = jax.jit(jax.jacfwd(lambda th: model.rhs(0.0, th, n, n)))  # (19, 19)
     theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
     row = dict(n_pairs=n, t_end=t_end)
     jacobians = {}
     for name, dtype in (("float64", jnp.float64), ("float32", jnp.float32)):
         x = theta.astype(dtype)
-        jacobians[name] = np.asarray(jax.block_until_ready(field(x)), np.float64)
-        row[f"jacobian_{name}_s"], _ = median_time(lambda x=x: jax.block_until_ready(field(x)), 3)
+        jacobians[name] = np.asarray(jax.block_until_ready(jacobian(x)), np.float64)
+        row[f"jacobian_{name}_s"], _ = median_time(lambda x=x: jax.block_until_ready(jacobian(x)), 3)
     ref = jacobians["float64"]
     row["jacobian_rel_diff"] = float(np.max(np.abs(jacobians["float32"] - ref)) / np.max(np.abs(ref)))
     exact, ends = ode._jacobian, {}
