@@ -1,12 +1,12 @@
-"""The exact Jacobian in float32 instead of float64: its cost and a whole BDF run with each.
+"""The exact Jacobian in float32 (the default for float64 runs) against float64.
 
 The stiff solver's Newton matrix needs the Jacobian only approximately (it sets the Newton
-convergence rate, not the solution), so a float32 Hessian is a candidate for halving its cost.
-For each N this times the exact Hessian (``jax.jacfwd`` of the gradient) in both precisions,
-reports their relative difference, then runs :func:`induction_ode.ode.integrate_to` with the
-BDF solver from θ = 0 to ``t_end`` twice, once with each Jacobian (the float32 one patched into
-``induction_ode.ode._jacobian`` for the run), and reports steps, evaluations, run time after
-compilation and the end states' difference. Nothing here changes the package.
+convergence rate, not the solution), so a float64 run evaluates its Hessian in float32
+(:data:`induction_ode.ode.JACOBIAN_DTYPE`). For each N this times the exact Hessian
+(``jax.jacfwd`` of the gradient) in both precisions, reports their relative difference, then
+runs :func:`induction_ode.ode.integrate_to` with the BDF solver from θ = 0 to ``t_end`` twice,
+once with each Jacobian precision (``JACOBIAN_DTYPE`` patched for the float64 run), and reports
+steps, evaluations, run time after compilation and the end states' difference.
 
     python benchmarks/jacobian_precision.py --n-pairs 64 --t-end 16661.98
     python benchmarks/jacobian_precision.py --n-pairs 128 --t-end 102538.65 --layer1-mask inclusive
@@ -26,17 +26,6 @@ import induction_ode.ode as ode
 from induction_ode import Model
 
 
-def float32_jacobian(model, n_pad):
-    field = ode._field(model, n_pad)
-
-    def jac(t, y, args):
-        args32 = (args[0], args[1].astype(jnp.float32))
-        z32 = y.astype(jnp.float32)
-        return jax.jacfwd(lambda z: field(t.astype(jnp.float32), z, args32))(z32).astype(y.dtype)
-
-    return jac
-
-
 def measure(model: Model, n: int, t_end: float) -> dict:
     jacobian = jax.jit(jax.jacfwd(lambda th: model.rhs(0.0, th, n, n)))  # (19, 19)
     theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
@@ -48,9 +37,9 @@ def measure(model: Model, n: int, t_end: float) -> dict:
         row[f"jacobian_{name}_s"], _ = median_time(lambda x=x: jax.block_until_ready(jacobian(x)), 3)
     ref = jacobians["float64"]
     row["jacobian_rel_diff"] = float(np.max(np.abs(jacobians["float32"] - ref)) / np.max(np.abs(ref)))
-    exact, ends = ode._jacobian, {}
-    for name, jac in (("float64", exact), ("float32", float32_jacobian)):
-        ode._jacobian = jac
+    default, ends = ode.JACOBIAN_DTYPE, {}
+    for name, table in (("float64", {}), ("float32", default)):
+        ode.JACOBIAN_DTYPE = table
         try:
             run = jax.jit(lambda y0: ode.integrate_to(model, "bdf", n, y0, t_end, 1e-8, 1e-10))
             jax.block_until_ready(run(jnp.zeros(19)))
@@ -58,7 +47,7 @@ def measure(model: Model, n: int, t_end: float) -> dict:
             y, stats = jax.block_until_ready(run(jnp.zeros(19)))
             row[f"run_{name}_s"] = time.perf_counter() - start
         finally:
-            ode._jacobian = exact
+            ode.JACOBIAN_DTYPE = default
         row[f"counts_{name}"] = {k: int(v) for k, v in stats.items()}
         ends[name] = np.asarray(y)
     row["end_state_max_abs_diff"] = float(np.max(np.abs(ends["float32"] - ends["float64"])))

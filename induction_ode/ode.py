@@ -135,11 +135,28 @@ class Segment(NamedTuple):
     jev: jax.Array
 
 
+JACOBIAN_DTYPE = {jnp.dtype(jnp.float64): jnp.float32}
+"""The precision of the BDF solver's Jacobian for each state precision (others: the same).
+
+The Jacobian only shapes the Newton matrix ``I − c J``, the iteration's speed, never the
+solution it converges to, so a float64 run evaluates its Hessian in float32: half the cost,
+relative error ~3e-10 of the largest entry, and the same steps, evaluations and end state
+(``python benchmarks/jacobian_precision.py``; numbers in the README, Performance)."""
+
+
 def _jacobian(model, n_pad):
     """The exact Jacobian of the vector field, ``(19, 19)``: forward-over-reverse (the Hessian
-    of ``L`` times the metric and the moving mask), 19 tangents in one batched pass."""
+    of ``L`` times the metric and the moving mask), 19 tangents in one batched pass, in the
+    precision :data:`JACOBIAN_DTYPE` gives and returned in the state's."""
     field = _field(model, n_pad)
-    return lambda t, y, args: jax.jacfwd(lambda z: field(t, z, args))(y)
+
+    def jac(t, y, args):
+        low = JACOBIAN_DTYPE.get(jnp.dtype(y.dtype), y.dtype)
+        n_pairs, free = args
+        args_low = (n_pairs, free.astype(low))
+        return jax.jacfwd(lambda z: field(t.astype(low), z, args_low))(y.astype(low)).astype(y.dtype)
+
+    return jac
 
 
 def _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event=None) -> Segment:
