@@ -34,11 +34,11 @@ AUTO_BDF_FROM = 16
 """``solver="auto"`` runs ``bdf`` when the largest ``N`` is at least this, else ``tsit5``.
 
 Measured on the development machine (2 CPU cores), ``python benchmarks/solvers.py --n-pairs
-16,64``, integration to ``2 t*``, run time after compilation: at N = 16, bdf 0.47 s (705 steps,
-2,105 gradients, 9 Jacobians) against tsit5 0.59 s (1,114 steps); at N = 64, bdf 4.21 s
-(1,033 steps) against tsit5 44.5 s (6,912 steps; its steps grow like ``T²``). Below N = 16 both
-take well under a second, and tsit5's program compiles in a quarter of bdf's time (4 s against
-17 s in the same run), so tsit5 is kept there. The same rule is used
+16,64``, integration to ``2 t*``, run time after compilation: at N = 16, bdf 0.16 s (627 steps,
+1,209 gradients, 3 Jacobians) against tsit5 0.76 s (1,114 steps); at N = 64, bdf 2.28 s
+(960 steps) against tsit5 49.5 s (6,912 steps; its steps grow like ``T²``). Below N = 16 both
+take well under a second, and tsit5's program compiles in a quarter of bdf's time (5 s against
+19 s in the same run), so tsit5 is kept there. The same rule is used
 on every device: no GPU was available to measure another one."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 
