@@ -455,7 +455,8 @@ def _bdf_batched(
 
         lu, piv = lax.cond(jnp.any(need_lu), refactor, lambda ops: ops, (s["lu"], s["piv"]))
         lu_valid = lu_valid | need_lu
-        crate = jnp.where(need_lu, 1.0, s["crate"])  # a new matrix: measure the rate afresh
+        # A new matrix (new c, or a new J, which always clears lu_valid): measure the rate afresh.
+        crate = jnp.where(need_lu, 1.0, s["crate"])
 
         # Predictor and Newton.
         upto = (rows[None, :] <= order[:, None])[:, :, None]
@@ -479,7 +480,6 @@ def _bdf_batched(
         jac = lax.cond(jnp.any(need_jac), rejac, lambda jac: jac, s["jac"])
         jac_current = s["jac_current"] | need_jac
         lu_valid = lu_valid & ~need_jac
-        crate = jnp.where(need_jac, 1.0, crate)
 
         # Error test.
         scale_new = atol[:, None] + rtol[:, None] * jnp.abs(y_new)

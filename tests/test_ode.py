@@ -1,5 +1,6 @@
 """The gradient-flow ODE: convergence, emergence by event root finding, and input checks."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -65,8 +66,6 @@ def test_bdf_jacobian_is_the_hessian_to_float32_accuracy(mask):
     """The solver's Jacobian (float32 for a float64 state) against the float64 Hessian, at
     |θ| up to 50 and with α1 ≪ 0. Tolerance: a float32 evaluation of the same graph, relative
     to the largest entry, 1e-4 (float32's ε is 1.2e-7; measured error ~1e-9 at |θ| ~ 1)."""
-    import jax
-
     from induction_ode.ode import _jacobian
 
     model, n = Model(layer1_mask=mask), 8
