@@ -15,20 +15,21 @@ import jax
 import jax.numpy as jnp
 
 from induction_ode import population_loss, population_loss_direct
-from induction_ode.records import read_json
+from induction_ode.records import model_of, read_json
 
 record = read_json(sys.argv[1])
 rows = {r["n_pairs"]: r for r in record["lengths"]}
 n = int(sys.argv[2]) if len(sys.argv) > 2 else max(rows)
-mask = record["config"].get("layer1_mask", "strict")
+model = model_of(record["config"])
 theta = jnp.asarray(rows[n]["theta_end"], jnp.float64)
-fast, g_fast = jax.value_and_grad(population_loss)(theta, n, layer1_mask=mask)
-direct, g_direct = jax.value_and_grad(population_loss_direct)(theta, n, layer1_mask=mask)
+fast, g_fast = jax.value_and_grad(population_loss)(theta, n, model=model)
+direct, g_direct = jax.value_and_grad(population_loss_direct)(theta, n, model=model)
 print(
     json.dumps(
         dict(
             n_pairs=n,
-            layer1_mask=mask,
+            layer1_mask=model.layer1_mask,
+            positions=model.positions,
             loss_fast=float(fast),
             loss_direct=float(direct),
             loss_rel_diff=abs(float(fast) - float(direct)) / abs(float(direct)),

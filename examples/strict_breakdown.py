@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from induction_ode import Model, emergence_time, population_loss, simulate
-from induction_ode.records import read_json
+from induction_ode import emergence_time, population_loss, simulate
+from induction_ode.records import model_of, read_json
 from induction_ode.subspace import PARAM_NAMES
 
 
@@ -46,17 +46,16 @@ def main():
     args = parser.parse_args()
 
     record = read_json(args.record)
-    mask = record["config"].get("layer1_mask", "strict")
+    model = model_of(record["config"]).replace(free=None)
     rows = [r for r in record["lengths"] if not r["emerged"]]
     if not rows:
         raise SystemExit(f"every length in {args.record} formed a head")
     row = max(rows, key=lambda r: r["n_pairs"])
     n, seq_len = row["n_pairs"], 2 * row["n_pairs"] + 1
-    model = Model(layer1_mask=mask)
     theta = jnp.asarray(row["theta_end"], jnp.float64)
-    out = dict(record=args.record, n_pairs=n, layer1_mask=mask, t_max=row["t_max"])
+    out = dict(record=args.record, n_pairs=n, model=model.to_json(), t_max=row["t_max"])
 
-    loss = lambda th: population_loss(th, n, layer1_mask=mask)  # noqa: E731
+    loss = lambda th: population_loss(th, n, model=model)  # noqa: E731
     value, grad = jax.value_and_grad(loss)(theta)
     eig, vec = np.linalg.eigh(np.asarray(jax.hessian(loss)(theta)))
     out["end_state"] = dict(

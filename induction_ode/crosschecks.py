@@ -97,6 +97,7 @@ def crosscheck(
     phase: str = "uniform",
     eval_batch: int = 4096,
     layer1_mask: str = "strict",
+    positions: str = "paired",
 ) -> CrossCheck:
     """Train the full network by gradient descent and integrate the ODE on the same grid.
 
@@ -111,6 +112,7 @@ def crosscheck(
             the symmetry on purpose (negative controls).
         eval_batch: size of the fixed batch on which the full model's loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"``, for both the network and the ODE.
+        positions: ``"paired"`` (default) or ``"sinusoidal"``, likewise.
 
     Returns:
         A :class:`CrossCheck`.
@@ -127,8 +129,9 @@ def crosscheck(
         phase=phase,
         eval_batch=eval_batch,
         layer1_mask=layer1_mask,
+        positions=positions,
     )
-    model = Model(layer1_mask=layer1_mask, metric=("weights", d))
+    model = Model(layer1_mask=layer1_mask, positions=positions, metric=("weights", d))
     start = time.perf_counter()
     run = train(**settings)
     jax.block_until_ready(run.losses)

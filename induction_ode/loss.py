@@ -1,24 +1,22 @@
-"""The closed-form population loss of MODEL.md, its direct oracle, and attention patterns.
+"""The closed-form population loss of MODEL.md.
 
-``L(θ) = (1/N) Σ_k ℓ_k(θ)`` where ``ℓ_k`` is the loss on the canonical sequence with the
-query on pair ``k``. Two evaluations are provided:
-
-- :func:`population_loss` (fast): the layer-1 rows of context positions are shared by all
-  ``k`` and the query's layer-1 row changes by one term. Everything is ``O(T²)`` except one
-  dense ``(N×T)·(T×T)`` product, ``O(T³)`` flops: the layer-2 read of layer-1 outputs
-  (``a2a1e``). The overlaps ``a1e_q · a1e_s`` of the query's layer-1 output with every key's
-  are formed in ``O(T²)`` from prefix and suffix sums of non-negative terms that leave the
-  query's own item out (:func:`_query_key_overlaps`).
-- :func:`population_loss_direct` (oracle): the explicit network of
-  :mod:`induction_ode.transformer` at width ``d = V`` on the ``N`` canonical sequences.
+``L(θ) = Σ_k P(k) ℓ_k(θ)`` where ``ℓ_k`` is the loss on the canonical sequence with the
+query on pair ``k`` and ``P(k)`` the query's distribution (uniform, or the last pair). The
+layer-1 rows of context positions are shared by all ``k`` and the query's layer-1 row changes
+by one term. Everything is ``O(T²)`` except one dense ``(N×T)·(T×T)`` product, ``O(T³)``
+flops: the layer-2 read of layer-1 outputs (``a2a1e``). The overlaps ``a1e_q · a1e_s`` of the
+query's layer-1 output with every key's are formed in ``O(T²)`` from prefix and suffix sums of
+non-negative terms that leave the query's own item out (:func:`_query_key_overlaps`).
+Positions enter only through the structured forms of :mod:`induction_ode.positions`. The
+public entry points (:func:`~induction_ode.population_loss` and its oracle
+:func:`~induction_ode.population_loss_direct`) are in :mod:`induction_ode.model`.
 
 Padding. The fast form is written for a static size ``n_pad ≥ N``: sequences are
 *left*-padded to ``T_pad = 2 n_pad + 1`` so that the query sits at the last index for every
-``N``. Positions enter only through differences ``t − s``, pad positions are masked out of
-every softmax, and padded pairs are masked out of the mean. ``n_pad = N`` is the plain case,
-so one code path serves single lengths and batched sweeps.
+``N``. Positions enter only through their place relative to the first real position, pad
+positions are masked out of every softmax, and padded pairs are masked out of the mean.
+``n_pad = N`` is the plain case, so one code path serves single lengths and batched sweeps.
 """
-
 from __future__ import annotations
 
 import functools
@@ -27,9 +25,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .subspace import N_PARAMS, embed
-from .task import canonical_batch, check_n_pairs
-from .transformer import batch_losses, check_layer1_mask, check_loss
+from .positions import gram, layer2_scores, with_query
+from .subspace import N_PARAMS
+from .transformer import check_layer1_mask
 
 PATTERN_CLAMPS = ("previous_token", "match", "copy")
 """Attention-pattern clamps (Singh et al. 2024): see :func:`population_loss`."""
@@ -69,13 +67,6 @@ def masked_logsumexp(x: jax.Array, mask: jax.Array, axis: int = -1) -> jax.Array
     m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=axis, keepdims=True)
     e = jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0)
     return jnp.squeeze(m, axis) + jnp.log(jnp.sum(e, axis=axis))
-
-
-def _bilinear(u: jax.Array, v: jax.Array, a, b) -> jax.Array:
-    """``uᵀ (a I₂ + b J) v`` for 2-vectors in the last axis (broadcasting)."""
-    dot = u[..., 0] * v[..., 0] + u[..., 1] * v[..., 1]
-    cross = u[..., 1] * v[..., 0] - u[..., 0] * v[..., 1]
-    return a * dot + b * cross
 
 
 class Forward(NamedTuple):
@@ -164,7 +155,7 @@ def _query_key_overlaps(r, log_z, m1, w_item, w_self, token_valid):
 
 
 def closed_form_forward(
-    theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=None, *, layer1_mask: str
+    theta: jax.Array, n_pairs, n_pad: int, pattern_clamp=None, *, layer1_mask: str, positions: str
 ) -> Forward:
     """Forward pass of the subspace network on all ``N`` canonical sequences at once.
 
@@ -175,6 +166,8 @@ def closed_form_forward(
         pattern_clamp: ``None`` or a ``(3,)`` array of strengths ``c ∈ [0, 1]`` for
             ``PATTERN_CLAMPS``; a clamped pattern is ``(1 − c)·learned + c·clamped``.
         layer1_mask: one of :data:`LAYER1_MASKS` (static).
+        positions: one of :data:`~induction_ode.positions.POSITIONS` (static); the code enters
+            only through the structured forms of :mod:`induction_ode.positions`.
 
     Returns:
         A :class:`Forward`.
@@ -189,16 +182,12 @@ def closed_form_forward(
     idx = jnp.arange(size)
     n = jnp.asarray(n_pairs)
     off = 2 * (n_pad - n)
-    omega = jnp.pi / (2 * n + 1).astype(dtype)
     valid = idx >= off
-    t_rel = (idx - off).astype(dtype)
-    pos = jnp.stack([jnp.cos(omega * t_rel), jnp.sin(omega * t_rel)], axis=-1)  # (T, 2)
 
     # Layer 1, context rows (the same for every k). A row with no key it may attend to (pad
     # rows; under the strict mask also position 0) attends to itself alone.
-    # a2 cos ω(t−s) + a3 sin ω(t−s), from the positions' rank-2 form (no T×T cos or sin).
     eye = idx[:, None] == idx[None, :]
-    s1 = jnp.where(eye, a1, 0.0) + _bilinear(pos[:, None], pos[None, :], a2, a3)
+    s1 = jnp.where(eye, a1, 0.0) + gram(positions, idx, off, n, a2, a3)
     earlier = idx[None, :] < idx[:, None] if strict else idx[None, :] <= idx[:, None]
     keys = earlier & valid[None, :] & valid[:, None]
     mask1 = keys | (eye & ~jnp.any(keys, axis=1, keepdims=True))
@@ -231,27 +220,13 @@ def closed_form_forward(
     overlaps = _query_key_overlaps(s1[q, :q], lse_q, m1, w_item, wq[:, q], valid[:q])
 
     # Layer-2 scores of the query against every key s; the last key is the query itself.
-    a1p = w1 @ pos  # (T, 2), row q replaced per k below
-    a1pq = wq @ pos  # (n_pad, 2)
-    key_a1p = jnp.concatenate([jnp.broadcast_to(a1p[:q], (n_pad, q, 2)), a1pq[:, None]], axis=1)
-
-    def with_query(ctx, last):
-        return jnp.concatenate([ctx, last[:, None]], axis=1)
-
     ones = jnp.ones((n_pad,), dtype)
-    e_e = with_query(item_q, ones)
-    e_a = with_query(col_item, m1q_item)
-    a_e = with_query(m1q, m1q_item)
-    a_a = with_query(overlaps, jnp.sum(m1q**2, axis=1))
     s2 = (
-        b[0] * e_e
-        + b[1] * e_a
-        + b[2] * a_e
-        + b[3] * a_a
-        + _bilinear(pos[q], pos, b[4], b[5])[None, :]
-        + _bilinear(pos[q], key_a1p, b[6], b[7])
-        + _bilinear(a1pq[:, None], pos[None], b[8], b[9])
-        + _bilinear(a1pq[:, None], key_a1p, b[10], b[11])
+        b[0] * with_query(item_q, ones)
+        + b[1] * with_query(col_item, m1q_item)
+        + b[2] * with_query(m1q, m1q_item)
+        + b[3] * with_query(overlaps, jnp.sum(m1q**2, axis=1))
+        + layer2_scores(positions, idx, off, n, w1, wq, a1, b[4:])
     )
     w2 = masked_softmax(s2, jnp.broadcast_to(valid, s2.shape))
     label = item + 1
@@ -287,12 +262,36 @@ def pair_losses(fwd: Forward, n_pairs, *, loss: str = "mse", vocab_size=None) ->
     return jnp.where(fwd.pair_valid, per, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask"))
-def padded_loss(theta, n_pairs, n_pad: int, *, layer1_mask, loss="mse", vocab_size=None, pattern_clamp=None):
-    """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``."""
-    fwd = closed_form_forward(theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask)
+def query_weights(n_pairs, n_pad: int, query: str, dtype) -> jax.Array:
+    """``(n_pad,)`` the probability of each (padded) pair being the query's: ``1/N`` on the
+    ``N`` real pairs for ``"uniform"``, 1 on pair ``N − 1`` (the last index) for ``"last"``."""
+    pairs = jnp.arange(n_pad)
+    if query == "last":
+        return (pairs == n_pad - 1).astype(dtype)
+    n = jnp.asarray(n_pairs)
+    return jnp.where(pairs >= n_pad - n, 1.0, 0.0).astype(dtype) / n.astype(dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query"))
+def padded_loss(
+    theta,
+    n_pairs,
+    n_pad: int,
+    *,
+    layer1_mask,
+    positions,
+    query="uniform",
+    loss="mse",
+    vocab_size=None,
+    pattern_clamp=None,
+):
+    """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
+    the per-pair losses weighted by :func:`query_weights`."""
+    fwd = closed_form_forward(
+        theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask, positions=positions
+    )
     per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
-    return jnp.sum(per) / jnp.asarray(n_pairs, theta.dtype)
+    return jnp.sum(per * query_weights(n_pairs, n_pad, query, theta.dtype))
 
 
 def check_patterns(patterns) -> tuple[str, ...]:
@@ -310,81 +309,3 @@ def pattern_strength(patterns, dtype=jnp.float64):
     if not patterns:
         return None
     return jnp.array([float(p in patterns) for p in PATTERN_CLAMPS], dtype)
-
-
-def population_loss(
-    theta,
-    n_pairs: int,
-    *,
-    loss: str = "mse",
-    vocab_size: int | None = None,
-    patterns=(),
-    layer1_mask: str = "strict",
-):
-    """Exact population loss ``L(θ)`` of MODEL.md (closed form, no sampling).
-
-    Args:
-        theta: ``(19,)`` pseudo-parameters in ``PARAM_NAMES`` order.
-        n_pairs: ``N ≥ 1``; the sequence length is ``T = 2N + 1``.
-        loss: ``"mse"`` (``½‖ŷ − y_k‖²``) or ``"ce"`` (cross-entropy over ``V`` tokens).
-        vocab_size: ``V ≥ 2N`` for ``"ce"`` (default ``2N``).
-        patterns: attention-pattern clamps, any of ``PATTERN_CLAMPS``:
-            ``previous_token`` (each label's layer-1 row is its own item), ``match`` (the
-            query's layer-2 row is the correct label), ``copy`` (the readout is exactly the
-            layer-2-retrieved token, ``γ = (0, 0, 1, 0)``).
-        layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (see :data:`LAYER1_MASKS`).
-
-    Returns:
-        Scalar loss (``½`` at ``θ = 0`` for MSE, ``log V`` for CE), jit-able and differentiable.
-    """
-    n_pairs = check_n_pairs(n_pairs)
-    check_loss(loss)
-    check_layer1_mask(layer1_mask)
-    theta = check_theta(theta)
-    vocab_size = check_vocab_size(vocab_size, n_pairs) if loss == "ce" else None
-    return padded_loss(
-        theta,
-        n_pairs,
-        n_pairs,
-        loss=loss,
-        vocab_size=vocab_size,
-        pattern_clamp=pattern_strength(patterns, theta.dtype),
-        layer1_mask=layer1_mask,
-    )
-
-
-def population_loss_direct(
-    theta, n_pairs: int, *, loss: str = "mse", vocab_size: int | None = None, layer1_mask: str = "strict"
-):
-    """The test oracle: the explicit network at width ``d = V`` on the ``N`` canonical sequences.
-
-    Costs ``O(T⁴)`` (an explicit ``T×T`` layer 1 with one-hot tokens for each ``k``).
-    Returns the same scalar as :func:`population_loss`.
-    """
-    n_pairs = check_n_pairs(n_pairs)
-    check_loss(loss)
-    check_layer1_mask(layer1_mask)
-    theta = check_theta(theta)
-    vocab_size = check_vocab_size(vocab_size, n_pairs)
-    batch = canonical_batch(n_pairs, vocab_size=vocab_size, dtype=theta.dtype)
-    return jnp.mean(batch_losses(embed(theta, vocab_size), batch, loss=loss, layer1_mask=layer1_mask))
-
-
-def attention_patterns(theta, n_pairs: int, k: int, *, patterns=(), layer1_mask: str = "strict"):
-    """Attention of the canonical sequence whose query is on pair ``k``.
-
-    Returns:
-        ``(layer1, layer2)``: ``layer1`` of shape ``(T, T)`` (row ``t`` is position ``t``'s
-        distribution over the positions its mask allows: ``s < t`` under the strict mask,
-        position 0 attending to itself, or ``s ≤ t`` under the inclusive one; the last row is
-        the query's), and ``layer2`` of shape ``(T,)``, the query's layer-2 distribution. The
-        correct label is position ``2k+1``.
-    """
-    n_pairs = check_n_pairs(n_pairs)
-    theta = check_theta(theta)
-    if not 0 <= int(k) < n_pairs:
-        raise ValueError(f"k must be in 0 … {n_pairs - 1}, got {k}")
-    strength = pattern_strength(patterns, theta.dtype)
-    fwd = closed_form_forward(theta, n_pairs, n_pairs, strength, layer1_mask=check_layer1_mask(layer1_mask))
-    layer1 = fwd.layer1.at[-1].set(fwd.layer1_query[k])
-    return layer1, fwd.layer2[k]

@@ -16,9 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .clamp import Clamp, free_mask
-from .loss import check_vocab_size, padded_loss, pattern_strength
-from .subspace import N_PARAMS, PARAM_NAMES, param_norms
-from .transformer import check_layer1_mask, check_loss
+from .loss import check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
+from .positions import check_positions, check_query, width
+from .subspace import N_PARAMS, PARAM_NAMES, embed, param_norms
+from .task import canonical_batch, check_n_pairs
+from .transformer import batch_losses, check_layer1_mask, check_loss
 
 
 def parse_metric(metric) -> int | None:
@@ -44,6 +46,12 @@ class Model:
     Attributes:
         layer1_mask: ``"strict"`` (default: position ``t`` attends to ``s < t``, position 0 to
             itself) or ``"inclusive"`` (``s ≤ t``).
+        positions: the positional code, ``"paired"`` (default: the paper's, pair ``i``'s code
+            on its item and its rotation by ``M`` on its label) or ``"sinusoidal"`` (the first
+            reconstruction, ``(cos ωt, sin ωt)`` with ``ω = π/T``); see
+            :mod:`induction_ode.positions`.
+        query: ``"uniform"`` (default: the query asks for a uniform pair) or ``"last"`` (pair
+            ``N − 1`` only, the assumption of the paper's Theorem 2).
         loss: ``"mse"`` (``½‖ŷ − y_k‖²``) or ``"ce"`` (cross-entropy over ``V`` tokens).
         vocab_size: ``V ≥ 2N`` for ``"ce"``; ``None`` means ``2N`` for each length (always
             ``None`` for ``"mse"``, which does not read it).
@@ -59,6 +67,8 @@ class Model:
     """
 
     layer1_mask: str = "strict"
+    positions: str = "paired"
+    query: str = "uniform"
     loss: str = "mse"
     vocab_size: int | None = None
     metric: str | tuple = "identity"
@@ -67,6 +77,8 @@ class Model:
 
     def __post_init__(self):
         check_layer1_mask(self.layer1_mask)
+        check_positions(self.positions)
+        check_query(self.query)
         check_loss(self.loss)
         width = parse_metric(self.metric)
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -104,6 +116,8 @@ class Model:
         """The model as a JSON-ready dict (metric as ``"identity"`` or ``"weights:d"``)."""
         return dict(
             layer1_mask=self.layer1_mask,
+            positions=self.positions,
+            query=self.query,
             loss=self.loss,
             vocab_size=self.vocab_size,
             metric="identity" if self.width is None else f"weights:{self.width}",
@@ -113,11 +127,13 @@ class Model:
 
     # The ODE itself. ``n_pairs`` may be traced; ``n_pad`` is the static padded size.
 
-    def metric_scale(self, dtype) -> jax.Array:
-        """``1/n_i`` for the weights metric, ones for the identity metric; shape ``(19,)``."""
+    def metric_scale(self, dtype, n_pairs) -> jax.Array:
+        """``1/n_i`` for the weights metric (``n_i = d`` on token blocks, the positional width
+        ``P`` on positional ones), ones for the identity metric; shape ``(19,)``. ``n_pairs``
+        may be traced (``P = 2N + 2`` for the paired code)."""
         if self.width is None:
             return jnp.ones(N_PARAMS, dtype)
-        return jnp.asarray(1.0 / param_norms(self.width), dtype)
+        return (1.0 / param_norms(self.width, width(self.positions, n_pairs))).astype(dtype)
 
     def free_vector(self, dtype=jnp.float64) -> jax.Array:
         """``(19,)`` 1 for the free pseudo-parameters, 0 for the frozen ones."""
@@ -146,24 +162,29 @@ class Model:
         strength = pattern_strength(c.patterns, theta.dtype)
         return theta, None if strength is None else strength * on
 
-    def unclamped_loss(self, theta, n_pairs, n_pad):
-        """``L(θ)`` of this network and loss with no clamp (the bar of the emergence criterion)."""
+    def network(self) -> dict:
+        """The static options of the closed form: ``layer1_mask``, ``positions`` (keywords of
+        :func:`~induction_ode.loss.closed_form_forward`)."""
+        return dict(layer1_mask=self.layer1_mask, positions=self.positions)
+
+    def loss_of(self, theta, n_pairs, n_pad, pattern_clamp=None):
+        """``L(θ)`` of this network, loss and query, with pattern strengths ``pattern_clamp``
+        (``None``: unclamped, the bar of the emergence criterion)."""
         return padded_loss(
-            theta, n_pairs, n_pad, loss=self.loss, vocab_size=self.vocab_size, layer1_mask=self.layer1_mask
+            theta,
+            n_pairs,
+            n_pad,
+            query=self.query,
+            loss=self.loss,
+            vocab_size=self.vocab_size,
+            pattern_clamp=pattern_clamp,
+            **self.network(),
         )
 
     def loss_at(self, t, theta, n_pairs, n_pad):
         """The (clamped) population loss the dynamics descend at time ``t``."""
         theta_eff, strength = self.effective(t, theta)
-        return padded_loss(
-            theta_eff,
-            n_pairs,
-            n_pad,
-            loss=self.loss,
-            vocab_size=self.vocab_size,
-            pattern_clamp=strength,
-            layer1_mask=self.layer1_mask,
-        )
+        return self.loss_of(theta_eff, n_pairs, n_pad, strength)
 
     def rhs(self, t, theta, n_pairs, n_pad, free=None):
         """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``.
@@ -171,8 +192,75 @@ class Model:
         ``free`` as in :meth:`moving`.
         """
         grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad)
-        return -grad * self.metric_scale(theta.dtype) * self.moving(t, theta.dtype, free)
+        return -grad * self.metric_scale(theta.dtype, n_pairs) * self.moving(t, theta.dtype, free)
 
     def jump_ts(self):
         """Times where the vector field jumps (a clamp switching on after ``t = 0``)."""
         return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
+
+
+def _check(theta, n_pairs, model):
+    """Validated ``(θ, N, model)`` for the public functions below."""
+    n_pairs = check_n_pairs(n_pairs)
+    model = Model() if model is None else model
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be an induction_ode.Model, got {type(model).__name__}")
+    return check_theta(theta), n_pairs, model.check(n_pairs)
+
+
+def population_loss(theta, n_pairs: int, *, model: Model | None = None, patterns=()):
+    """Exact population loss ``L(θ)`` of MODEL.md (closed form, no sampling).
+
+    Args:
+        theta: ``(19,)`` pseudo-parameters in ``PARAM_NAMES`` order.
+        n_pairs: ``N ≥ 1``; the sequence length is ``T = 2N + 1``.
+        model: the network, loss and query (default ``Model()``); its metric, free set and
+            clamp do not enter the loss.
+        patterns: attention-pattern clamps, any of ``PATTERN_CLAMPS``:
+            ``previous_token`` (each label's layer-1 row is its own item), ``match`` (the
+            query's layer-2 row is the correct label), ``copy`` (the readout is exactly the
+            layer-2-retrieved token, ``γ = (0, 0, 1, 0)``).
+
+    Returns:
+        Scalar loss (``½`` at ``θ = 0`` for MSE, ``log V`` for CE), jit-able and differentiable.
+    """
+    theta, n_pairs, model = _check(theta, n_pairs, model)
+    if model.loss == "ce":
+        model = model.replace(vocab_size=check_vocab_size(model.vocab_size, n_pairs))
+    return model.loss_of(theta, n_pairs, n_pairs, pattern_strength(patterns, theta.dtype))
+
+
+def population_loss_direct(theta, n_pairs: int, *, model: Model | None = None):
+    """The test oracle: the explicit network at token width ``d = V`` and the code's
+    positional width on the canonical sequences (all ``N`` of them, or the last pair's for
+    ``query="last"``).
+
+    Costs ``O(T⁴)`` (an explicit ``T×T`` layer 1 with one-hot tokens for each ``k``).
+    Returns the same scalar as :func:`population_loss`.
+    """
+    theta, n_pairs, model = _check(theta, n_pairs, model)
+    vocab_size = check_vocab_size(model.vocab_size, n_pairs)
+    batch = canonical_batch(n_pairs, vocab_size=vocab_size, positions=model.positions, dtype=theta.dtype)
+    if model.query == "last":
+        batch = jax.tree.map(lambda a: a[-1:], batch)
+    weights = embed(theta, vocab_size, width(model.positions, n_pairs))
+    return jnp.mean(batch_losses(weights, batch, loss=model.loss, layer1_mask=model.layer1_mask))
+
+
+def attention_patterns(theta, n_pairs: int, k: int, *, model: Model | None = None, patterns=()):
+    """Attention of the canonical sequence whose query is on pair ``k``.
+
+    Returns:
+        ``(layer1, layer2)``: ``layer1`` of shape ``(T, T)`` (row ``t`` is position ``t``'s
+        distribution over the positions its mask allows: ``s < t`` under the strict mask,
+        position 0 attending to itself, or ``s ≤ t`` under the inclusive one; the last row is
+        the query's), and ``layer2`` of shape ``(T,)``, the query's layer-2 distribution. The
+        correct label is position ``2k+1``.
+    """
+    theta, n_pairs, model = _check(theta, n_pairs, model)
+    if not 0 <= int(k) < n_pairs:
+        raise ValueError(f"k must be in 0 … {n_pairs - 1}, got {k}")
+    strength = pattern_strength(patterns, theta.dtype)
+    fwd = closed_form_forward(theta, n_pairs, n_pairs, strength, **model.network())
+    layer1 = fwd.layer1.at[-1].set(fwd.layer1_query[k])
+    return layer1, fwd.layer2[k]

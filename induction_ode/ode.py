@@ -18,7 +18,7 @@ import optimistix as optx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
-from .loss import check_theta, closed_form_forward
+from .loss import check_theta, closed_form_forward, query_weights
 from .model import Model
 from .subspace import KEY_PARAMS, N_PARAMS, param_index
 from .task import check_n_pairs
@@ -41,6 +41,8 @@ take well under a second, and tsit5's program compiles in a quarter of bdf's tim
 19 s in the same run), so tsit5 is kept there. The same rule is used
 on every device: no GPU was available to measure another one."""
 KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
+EMERGENCE_LEVEL = 0.5
+"""The paper's threshold for the emergence of a pseudo-parameter (``T_x``: first ``|x| ≥ 0.5``)."""
 
 
 def check_precision(precision: str):
@@ -337,8 +339,13 @@ class Emergence(NamedTuple):
         emerged: whether ``t_star`` was reached before ``t_max``.
         half_times: ``{"alpha3", "beta2", "gamma3"}`` → first time each reaches half of its
             value at ``2 t_star``.
+        paper_times: ``{"alpha3", "beta2", "gamma3"}`` → the paper's emergence times ``T_x``
+            (Def. 1 as its reviewers describe it): the first time ``|x| ≥ 0.5``, found on the
+            dense output of ``[0, 2 t_star]`` (or of ``[0, t_max]`` when no head forms);
+            ``nan`` where not reached.
         order: the three names sorted by half-time.
-        label_attention: the query's mean layer-2 weight on the correct label at ``2 t_star``.
+        label_attention: the query's layer-2 weight on the correct label at ``2 t_star``,
+            averaged over the query's pairs (all of them, or the last for ``query="last"``).
         loss0: the loss at ``t = 0``.
         theta_star: ``(19,)`` θ at ``t_star``; ``theta_end``: θ at ``2 t_star``.
         t_max: the time limit used.
@@ -354,6 +361,7 @@ class Emergence(NamedTuple):
     t_star: float
     emerged: bool
     half_times: dict
+    paper_times: dict
     order: tuple
     label_attention: float
     loss0: float
@@ -402,13 +410,15 @@ def emergence_core(
     ``model.free``, so that removal studies share one compiled program).
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
-    order), ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
+    order), ``paper_times`` ``(3,)`` (first time ``|x| ≥`` :data:`EMERGENCE_LEVEL`, on
+    ``[0, 2 t_star]``, or the whole integration without a head; ``nan`` where not reached),
+    ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
     ``counts`` ``(3,)`` (steps, gradient and Jacobian evaluations of both segments; ``-1``
     where the solver does not count) and ``solved`` (no segment ran out of steps or failed).
     """
     dtype = theta0.dtype
     t_max = jnp.asarray(t_max, dtype)
-    threshold = 0.5 * model.unclamped_loss(theta0, n_pairs, n_pad)
+    threshold = 0.5 * model.loss_of(theta0, n_pairs, n_pad)
     loss0 = model.loss_at(0.0, theta0, n_pairs, n_pad)
 
     def segment(carry, _):
@@ -442,23 +452,29 @@ def emergence_core(
     late = jax.tree.map(lambda a: a[1], interps)
 
     key_idx = jnp.array(KEY_INDEX)
+    # Where the dense output reaches: [0, 2 t*] after a head, the whole first segment without.
+    horizon = jnp.where(emerged, 2 * t1, t_stars[0])
+    grown = emerged & (t_star > 0)
 
     def path(t):
-        y = jnp.where(t <= t1, early.evaluate(jnp.clip(t, 0.0, t1)), late.evaluate(jnp.clip(t, t1, 2 * t1)))
+        late_part = grown & (t > t1)
+        y = jnp.where(late_part, late.evaluate(jnp.clip(t, t1, 2 * t1)), early.evaluate(jnp.clip(t, 0.0, horizon)))
         return model.effective(t, y)[0][key_idx]
 
     theta_end_eff, strength = model.effective(2 * t1, theta_end)
-    halves = _first_crossing(
-        path, 2 * t1, model.effective(0.0, theta0)[0][key_idx], 0.5 * theta_end_eff[key_idx]
-    )
-    halves = jnp.where(emerged & (t_star > 0), halves, jnp.where(emerged, 0.0, jnp.nan))
-    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength, layer1_mask=model.layer1_mask)
+    start_key = model.effective(0.0, theta0)[0][key_idx]
+    halves = _first_crossing(path, 2 * t1, start_key, 0.5 * theta_end_eff[key_idx])
+    halves = jnp.where(grown, halves, jnp.where(emerged, 0.0, jnp.nan))
+    level = jnp.full_like(start_key, EMERGENCE_LEVEL)
+    paper = _first_crossing(lambda t: jnp.abs(path(t)), horizon, jnp.abs(start_key), level)
+    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength, **model.network())
     on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
-    label_attention = jnp.sum(jnp.where(fwd.pair_valid, on_label, 0.0)) / jnp.asarray(n_pairs, dtype)
+    label_attention = jnp.sum(on_label * query_weights(n_pairs, n_pad, model.query, dtype))
     return dict(
         t_star=t_star,
         emerged=emerged,
         half_times=halves,
+        paper_times=paper,
         label_attention=jnp.where(emerged, label_attention, jnp.nan),
         loss0=loss0,
         theta_star=model.effective(t_star, theta_star)[0],
@@ -531,12 +547,14 @@ def to_emergence(n_pairs: int, t_max: float, solver: str, arrays: dict) -> Emerg
     """Convert :func:`emergence_core`'s arrays (one length) to an :class:`Emergence`."""
     steps, fev, jev = (int(v) for v in np.asarray(arrays["counts"]))
     halves = {name: float(v) for name, v in zip(KEY_PARAMS, np.asarray(arrays["half_times"]))}
+    paper = {name: float(v) for name, v in zip(KEY_PARAMS, np.asarray(arrays["paper_times"]))}
     order = tuple(sorted(KEY_PARAMS, key=lambda n: (np.nan_to_num(halves[n], nan=np.inf), n)))
     return Emergence(
         n_pairs=int(n_pairs),
         t_star=float(arrays["t_star"]),
         emerged=bool(arrays["emerged"]),
         half_times=halves,
+        paper_times=paper,
         order=order,
         label_attention=float(arrays["label_attention"]),
         loss0=float(arrays["loss0"]),

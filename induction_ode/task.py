@@ -2,8 +2,9 @@
 
 A sequence holds ``N`` item-label pairs and a query, ``T = 2N + 1`` positions numbered
 ``t = 0 … T-1``. Position ``2i`` holds item ``x_i``, position ``2i+1`` label ``y_i`` and
-position ``T-1`` the query ``x_k``; the target is ``y_k``. Positions are encoded as
-``p_t = (cos(φ + ωt), sin(φ + ωt))`` with ``ω = π/T`` and a global phase ``φ``.
+position ``T-1`` the query ``x_k``; the target is ``y_k``. Positions carry one of the codes of
+:mod:`induction_ode.positions`, turned by a random element of the code's symmetry group (a
+global phase ``φ`` for the sinusoidal code).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from .positions import check_positions, codes, random_symmetry
 
 jax.config.update("jax_enable_x64", True)  # the core runs in float64
 
@@ -38,19 +41,12 @@ def n_positions(n_pairs: int) -> int:
     return 2 * n_pairs + 1
 
 
-def positions(n_pairs: int, phase, dtype=jnp.float64) -> jax.Array:
-    """Positional codes ``p_t`` for ``t = 0 … T-1``; shape ``(T, 2)``. ``phase`` in radians."""
-    t = jnp.arange(n_positions(n_pairs), dtype=dtype)
-    angle = phase + jnp.pi / n_positions(n_pairs) * t
-    return jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
-
-
 class Batch(NamedTuple):
     """A batch of sequences.
 
     Attributes:
         tokens: ``(B, T, d)`` token vectors, the query token last.
-        positions: ``(B, T, 2)`` positional codes.
+        positions: ``(B, T, P)`` positional codes (``P`` the code's width).
         targets: ``(B, d)`` the label token ``y_k``.
         k: ``(B,)`` int, the queried pair.
         vocab: ``(B, V, d)`` the vocabulary; the context uses its first ``2N`` rows
@@ -97,6 +93,7 @@ def sample_batch(
     vocab_size: int | None = None,
     tokens: str = "haar",
     phase: str = "uniform",
+    positions: str = "paired",
     dtype=jnp.float64,
 ) -> Batch:
     """Draw ``batch`` independent sequences of the task.
@@ -112,8 +109,11 @@ def sample_batch(
             ``N(0, 1/d)`` entries: not orthonormal, but still O(d)-invariant in distribution)
             or ``"fixed"`` (the standard basis in every sequence: breaks the O(d) symmetry,
             a negative control).
-        phase: ``"uniform"`` (``φ ~ U[0, 2π)``) or ``"fixed"`` (``φ = 0``, a negative
-            control that breaks the SO(2) symmetry).
+        phase: ``"uniform"`` (the codes turned by a Haar-random symmetry of the code: a
+            phase ``φ ~ U[0, 2π)`` for the sinusoidal code, a unitary of size ``N + 1`` for the
+            paired one; :func:`~induction_ode.positions.random_symmetry`) or ``"fixed"`` (no
+            turn, a negative control that breaks the positional symmetry).
+        positions: the code, ``"paired"`` or ``"sinusoidal"``.
 
     Returns:
         A :class:`Batch`; ``k`` is uniform on ``{0 … N-1}``.
@@ -128,6 +128,7 @@ def sample_batch(
         raise ValueError(f"tokens must be one of {TOKEN_KINDS}, got {tokens!r}")
     if phase not in PHASE_KINDS:
         raise ValueError(f"phase must be one of {PHASE_KINDS}, got {phase!r}")
+    check_positions(positions)
     k_tok, k_phase, k_query = jax.random.split(key, 3)
     if tokens == "haar":
         frames = _haar_frames(k_tok, batch, d, dtype)
@@ -138,24 +139,28 @@ def sample_batch(
         vocab = jax.random.normal(k_tok, (batch, vocab_size, d), dtype=dtype) / jnp.sqrt(d)
     else:
         vocab = jnp.broadcast_to(jnp.eye(d, dtype=dtype)[:vocab_size], (batch, vocab_size, d))
+    pos = codes(positions, n_pairs, dtype)
     if phase == "uniform":
-        phi = jax.random.uniform(k_phase, (batch,), dtype=dtype, maxval=2 * jnp.pi)
+        pos = jnp.einsum("tp,bqp->btq", pos, random_symmetry(k_phase, positions, n_pairs, batch, dtype))
     else:
-        phi = jnp.zeros((batch,), dtype=dtype)
-    pos = jax.vmap(lambda p: positions(n_pairs, p, dtype))(phi)
+        pos = jnp.broadcast_to(pos, (batch, *pos.shape))
     k = jax.random.randint(k_query, (batch,), 0, n_pairs)
     return _assemble(vocab, k, pos, n_pairs)
 
 
-def canonical_batch(n_pairs: int, *, vocab_size: int | None = None, dtype=jnp.float64) -> Batch:
+def canonical_batch(
+    n_pairs: int, *, vocab_size: int | None = None, positions: str = "paired", dtype=jnp.float64
+) -> Batch:
     """The ``N`` canonical sequences of MODEL.md, one per query pair ``k``.
 
     Tokens are standard basis vectors (item ``i`` → ``e_{2i}``, label ``i`` → ``e_{2i+1}``)
-    at width ``d = V`` (default ``2N``) and phase 0. The population loss is the plain mean
-    of the per-sequence loss over this batch.
+    at width ``d = V`` (default ``2N``), positions the code's unturned codes (phase 0). The
+    population loss under the uniform query is the plain mean of the per-sequence loss over
+    this batch.
     """
     n_pairs = check_n_pairs(n_pairs)
     vocab_size = 2 * n_pairs if vocab_size is None else vocab_size
     vocab = jnp.broadcast_to(jnp.eye(vocab_size, dtype=dtype), (n_pairs, vocab_size, vocab_size))
-    pos = jnp.broadcast_to(positions(n_pairs, 0.0, dtype), (n_pairs, n_positions(n_pairs), 2))
+    pos = codes(positions, n_pairs, dtype)
+    pos = jnp.broadcast_to(pos, (n_pairs, *pos.shape))
     return _assemble(vocab, jnp.arange(n_pairs), pos, n_pairs)

@@ -1,7 +1,8 @@
 """The explicit disentangled two-layer attention-only network of MODEL.md, and its trainer.
 
 This is the full-weight model that the 19-parameter ODE stands for. Weights are a
-:class:`~induction_ode.subspace.Weights` pytree at any width ``d ≥ 2N``.
+:class:`~induction_ode.subspace.Weights` pytree at any token width ``d ≥ 2N`` and the
+positional width ``P`` of the code (2 sinusoidal, ``2N + 2`` paired).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .positions import check_positions, width
 from .subspace import Weights, embed, project, weight_shapes, weights_norm
 from .task import Batch, check_n_pairs, sample_batch
 
@@ -36,9 +38,9 @@ def check_loss(loss: str) -> str:
     return loss
 
 
-def init_weights(d: int, *, key=None, scale: float = 0.0, dtype=jnp.float64) -> Weights:
-    """Zero weights at width ``d``, or i.i.d. ``N(0, scale²)`` entries when ``scale > 0``."""
-    shapes = weight_shapes(d)
+def init_weights(d: int, p: int = 2, *, key=None, scale: float = 0.0, dtype=jnp.float64) -> Weights:
+    """Zero weights at widths ``d``, ``P``, or i.i.d. ``N(0, scale²)`` entries when ``scale > 0``."""
+    shapes = weight_shapes(d, p)
     if scale == 0.0:
         return Weights(*(jnp.zeros(s, dtype) for s in shapes))
     if key is None:
@@ -67,7 +69,7 @@ def _attention(h: jax.Array, a: jax.Array, keys: jax.Array) -> jax.Array:
 def forward_one(
     weights: Weights, tokens: jax.Array, pos: jax.Array, layer1_mask: str = "strict"
 ) -> jax.Array:
-    """Readout ``ŷ = W_O h2_{T-1}`` for one sequence: tokens ``(T, d)``, pos ``(T, 2)`` → ``(d,)``."""
+    """Readout ``ŷ = W_O h2_{T-1}`` for one sequence: tokens ``(T, d)``, pos ``(T, P)`` → ``(d,)``."""
     h0 = jnp.concatenate([tokens, pos], axis=-1)
     keys = layer1_keys(h0.shape[0], layer1_mask)
     h1 = jnp.concatenate([h0, _attention(h0, weights.A1, keys)], axis=-1)
@@ -133,6 +135,7 @@ def train(
     phase: str = "uniform",
     eval_batch: int = 4096,
     layer1_mask: str = "strict",
+    positions: str = "paired",
 ) -> TrainResult:
     """Train the full-weight network with optax, a fresh batch every step.
 
@@ -145,6 +148,8 @@ def train(
         tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
         eval_batch: size of the fixed batch on which the recorded loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
+        positions: the positional code, ``"paired"`` (default) or ``"sinusoidal"``; the
+            positional width is :func:`~induction_ode.positions.width`.
 
     Returns:
         A :class:`TrainResult`.
@@ -152,17 +157,18 @@ def train(
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
     check_layer1_mask(layer1_mask)
+    p = width(check_positions(positions), n_pairs)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
     if steps < 1 or batch < 1 or record_every < 1 or lr <= 0:
         raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
     key = jax.random.PRNGKey(seed)
     k_init, k_eval, k_train = jax.random.split(key, 3)
-    w0 = init_weights(d, key=k_init, scale=init_scale)
+    w0 = init_weights(d, p, key=k_init, scale=init_scale)
     if theta0 is not None:
-        w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d))
+        w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d, p))
     opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
-    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase)
+    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase, positions=positions)
     eval_data = sample_batch(k_eval, eval_batch, **sample)
 
     def mean_loss(w, data):
