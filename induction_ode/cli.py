@@ -7,11 +7,15 @@ and turns bad input into a one-line error with exit code 2.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import typer
+
+from .commands import UsageError, out_dir, progress_bar, run_command, select_device
+from .ngram.command import ngram
+from .standard.command import standard
+from .tables import formatted, number, print_table
 
 app = typer.Typer(
     add_completion=False,
@@ -21,45 +25,6 @@ app = typer.Typer(
 )
 
 SHORT = {"alpha3": "α3", "beta2": "β2", "gamma3": "γ3"}
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported in one line, exit code 2."""
-
-
-def _fail(message: str):
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _select_device(device: str) -> None:
-    """Pick the JAX platform and turn on JAX's persistent compilation cache.
-
-    Compiling a solver takes tens of seconds on a CPU; the cache
-    (``$INDUCTION_ODE_CACHE``, default ``~/.cache/induction_ode/jax``; empty to turn it off)
-    lets a later command with the same model and sizes load the program instead.
-    """
-    if device not in ("auto", "cpu"):
-        raise UsageError(f"--device must be 'auto' or 'cpu', got {device!r}")
-    if device == "cpu":
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    cache = os.environ.get("INDUCTION_ODE_CACHE", str(Path.home() / ".cache" / "induction_ode" / "jax"))
-    if cache:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
-
-def _out_dir(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"cannot write to --out {out}: {err.strerror or err}") from None
-    return out
 
 
 def _lengths(n_pairs: str | None, n_min: int, n_max: int, num: int) -> list[int]:
@@ -95,27 +60,6 @@ def _model(n_max: int, *, layer1_mask="strict", metric="identity", loss="mse", f
     from .model import Model
 
     return Model(layer1_mask=layer1_mask, loss=loss, metric=_metric(metric), free=_names(free)).check(n_max)
-
-
-def _run(body):
-    """Run a command body; library ``ValueError`` and :class:`UsageError` become one line."""
-    try:
-        return body()
-    except (UsageError, ValueError) as err:
-        _fail(str(err))
-
-
-def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 @app.command()
@@ -160,7 +104,7 @@ def sweep(
         solver=solver,
         batching=batching,
     )
-    _run(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
+    run_command(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -168,7 +112,7 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
-    _select_device(device)
+    select_device(device)
     lengths = _lengths(n_pairs, n_min, n_max, num)
     t_max, rtol = options["t_max"], options["rtol"]
     if t_max is not None and not t_max > 0:
@@ -188,7 +132,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     check_precision(options["precision"])
     if options["batching"] not in BATCHINGS:
         raise UsageError(f"unknown batching {options['batching']!r}; allowed: {', '.join(BATCHINGS)}")
-    out = _out_dir(out)
+    out = out_dir(out)
     config = dict(
         model.to_json(),
         rtol=rtol,
@@ -199,7 +143,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     )
     from rich.console import Console
 
-    from .records import emergence_record, environment, read_json, write_json, write_sweep_csv
+    from .records import emergence_record, environment, read_json, write_json
     from .sweeps import sweep as run_sweep
 
     path = out / "results.json"
@@ -229,7 +173,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         write_json(path, record)
 
     if todo:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("compiling, then one length at a time", total=len(todo))
             last = [time.perf_counter()]
 
@@ -252,13 +196,12 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 group_size=1,
                 on_result=finished,
             )
-    _finish_sweep(record, lengths, done, fit_last, out, console, save, write_sweep_csv)
+    _finish_sweep(record, done, fit_last, out, console, save)
 
 
-def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_sweep_csv):
-    from rich.table import Table
-
-    from .plots import order_figure, scaling_figure
+def _finish_sweep(record, done, fit_last, out, console, save):
+    from .plots import ode_figures
+    from .records import write_sweep_csv
     from .scaling import fit_power_law
 
     rows = [done[n] for n in sorted(done)]
@@ -271,37 +214,47 @@ def _finish_sweep(record, lengths, done, fit_last, out, console, save, write_swe
         record["fit"] = None
     save()
     write_sweep_csv(out / "results.csv", rows)
-    scaling_figure(record, out / "scaling.png")
-    order_figure(record, out / "order.png")
-    table = Table(title="Emergence of the induction head (gradient-flow time)")
-    for col in ("N", "T", "t*", "t½ α3", "t½ β2", "t½ γ3", "order", "solver", "steps", "∇L", "∇²L", "wall s"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        h = r["half_times"]
-        fmt = lambda v: "—" if v is None else f"{v:.5g}"  # noqa: E731
-        count = lambda key, r=r: "—" if r.get(key) is None else str(r[key])  # noqa: E731
-        table.add_row(
+    ode_figures(record, out)
+    _print_emergence(rows)
+    fit = record["fit"]
+    if fit is not None:
+        err = "" if fit["p_err"] is None or fit["p_err"] != fit["p_err"] else f" ± {fit['p_err']:.3f}"
+        console.print(f"t* ~ {fit['c']:.3g}·T^{fit['p']:.3f}{err} over T = {[seq[i] for i in fit['used']]}")
+    console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png, order.png")
+
+
+EMERGENCE_COLUMNS = (
+    ("N",),
+    ("T", "t*"),
+    tuple(f"t½ {s}" for s in SHORT.values()),
+    ("order",),
+    ("solver",),
+    ("steps", "∇L", "∇²L"),
+    ("wall s",),
+)
+"""The emergence table's column groups, most important first (the table splits between groups)."""
+
+
+def _print_emergence(rows: list[dict]) -> None:
+    """Print the emergence table of lengths' records (:func:`~induction_ode.records.emergence_record`)."""
+
+    def cells(r):
+        count = lambda key: "—" if r.get(key) is None else str(r[key])  # noqa: E731
+        return [
             str(r["n_pairs"]),
             str(r["seq_len"]),
-            fmt(r["t_star"]) if r.get("solved", True) else "max_steps",
-            fmt(h["alpha3"]),
-            fmt(h["beta2"]),
-            fmt(h["gamma3"]),
+            number(r["t_star"]) if r.get("solved", True) else "max_steps",
+            *(number(r["half_times"][name]) for name in SHORT),
             "<".join(SHORT[n] for n in r["order"]) if r["emerged"] else "—",
             r.get("solver", "—"),
             count("steps"),
             count("gradient_evals"),
             count("jacobian_evals"),
             f"{r['wall_time']:.1f}",
-        )
-    from rich.console import Console
+        ]
 
-    Console().print(table)
-    fit = record["fit"]
-    if fit is not None:
-        err = "" if fit["p_err"] is None or fit["p_err"] != fit["p_err"] else f" ± {fit['p_err']:.3f}"
-        console.print(f"t* ~ {fit['c']:.3g}·T^{fit['p']:.3f}{err} over T = {[seq[i] for i in fit['used']]}")
-    console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png, order.png")
+    title = "Emergence of the induction head (gradient-flow time)"
+    print_table(title, EMERGENCE_COLUMNS, [cells(r) for r in rows])
 
 
 @app.command()
@@ -316,12 +269,12 @@ def simulate(
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """One trajectory: trajectory.json, loss.png, parameters.png, attention.png."""
-    _run(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device))
+    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device))
 
 
 def _one_length(n_pairs: int, device: str, **model):
     """Shared checks of the single-length commands; returns the checked model."""
-    _select_device(device)
+    select_device(device)
     if n_pairs < 1:
         raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
     return _model(n_pairs, **model)
@@ -329,24 +282,25 @@ def _one_length(n_pairs: int, device: str, **model):
 
 def _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device):
     model = _one_length(n_pairs, device, layer1_mask=layer1_mask, metric=metric, loss=loss)
-    out = _out_dir(out)
+    out = out_dir(out)
     import numpy as np
     from rich.console import Console
 
     from . import attention_patterns, emergence_time
     from . import simulate as run_simulate
-    from .plots import trajectory_figures
-    from .records import environment, write_json
+    from .plots import ode_figures
+    from .records import emergence_record, environment, write_json
 
     console = Console(stderr=True)
     start = time.perf_counter()
     kw = dict(model=model, rtol=rtol, atol=rtol * 1e-2)
     with console.status("locating t* (compiling first)"):
         e = emergence_time(n_pairs, **kw)
+    located = time.perf_counter() - start
     end = t_max if t_max is not None else (2 * e.t_star if e.emerged else None)
     if end is None:
         raise UsageError("no emergence before the default time limit; pass --t-max")
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("integrating", total=20)
         traj = run_simulate(n_pairs, end, chunks=20, on_chunk=lambda t, T: progress.advance(task), **kw)
     k = n_pairs // 2
@@ -370,11 +324,9 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device):
         wall_time=time.perf_counter() - start,
     )
     write_json(out / "trajectory.json", record)
-    paths = trajectory_figures(record, out)
-    console.print(
-        f"t* = {e.t_star:.6g}; order {' < '.join(e.order)}; wrote trajectory.json and "
-        + ", ".join(p.name for p in paths)
-    )
+    paths = ode_figures(record, out)
+    _print_emergence([emergence_record(e, located)])
+    console.print(f"wrote {out / 'trajectory.json'}, " + ", ".join(p.name for p in paths))
 
 
 @app.command()
@@ -390,19 +342,19 @@ def crosscheck(
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Train the full-weight network and compare it with the ODE: crosscheck.json, crosscheck.png."""
-    _run(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device))
+    run_command(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device))
 
 
 def _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device):
-    _select_device(device)
+    select_device(device)
     if d < 2 * n_pairs or n_pairs < 1:
         raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
     _model(n_pairs, layer1_mask=layer1_mask)
-    out = _out_dir(out)
+    out = out_dir(out)
     from rich.console import Console
 
     from .crosschecks import crosscheck as run_crosscheck
-    from .plots import crosscheck_figure
+    from .plots import ode_figures
     from .records import environment, write_json
 
     console = Console(stderr=True)
@@ -412,12 +364,18 @@ def _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device):
         )
     record = dict(kind="crosscheck", config=check.settings, environment=environment(), **check.to_json())
     write_json(out / "crosscheck.json", record)
-    crosscheck_figure(record, out / "crosscheck.png")
-    console.print(
-        f"max off-subspace {check.max_off_subspace_fraction:.3g}, max trajectory error "
-        f"{check.max_trajectory_rel_error:.3g}, t* full/ODE = {check.t_star_ratio:.4f}; "
-        f"wall {check.wall_full:.1f} s full vs {check.wall_ode:.1f} s ODE"
-    )
+    ode_figures(record, out)
+    rows = [
+        ("t* of the ODE", number(record["t_star_ode"])),
+        ("t* of the full weights", number(record["t_star_full"])),
+        ("t* full / ODE", formatted(record["t_star_ratio"], ".4f")),
+        ("max off-subspace fraction", formatted(record["max_off_subspace_fraction"], ".3g")),
+        ("max trajectory error (relative)", formatted(record["max_trajectory_rel_error"], ".3g")),
+        ("wall time, full weights (s)", formatted(record["wall_full"], ".1f")),
+        ("wall time, ODE (s)", formatted(record["wall_ode"], ".1f")),
+    ]
+    print_table(f"Full weights against the ODE, N = {n_pairs}, d = {d}", (("quantity",), ("value",)), rows)
+    console.print(f"wrote {out / 'crosscheck.json'}, crosscheck.png")
 
 
 @app.command()
@@ -438,7 +396,7 @@ def clamp(
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Clamp subcircuits during training: t* and plateau-loss shifts; clamp.json, clamp.png."""
-    _run(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device))
+    run_command(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device))
 
 
 def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
@@ -448,17 +406,16 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
     specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
     if not specs:
         raise UsageError("--clamps must name at least one clamp")
-    out = _out_dir(out)
+    out = out_dir(out)
     from rich.console import Console
-    from rich.table import Table
 
     from .mechanism import clamp_experiment
-    from .plots import clamp_figure
+    from .plots import ode_figures
     from .records import environment, write_json
 
     console = Console(stderr=True)
     start = time.perf_counter()
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("unclamped, then each clamp", total=len(specs) + 1)
         exp = clamp_experiment(
             n_pairs,
@@ -484,19 +441,19 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
         wall_time=time.perf_counter() - start,
     )
     write_json(out / "clamp.json", record)
-    clamp_figure(record, out / "clamp.png")
-    table = Table(title=f"Clamps at N = {n_pairs}: t* and the loss at t_plateau = {exp.t_plateau:.4g}")
-    for col in ("clamp", "t*", "t*/t*ref", "L(t_plateau)", "shift"):
-        table.add_column(col, justify="right")
-    for r in exp.rows():
-        table.add_row(
+    ode_figures(record, out)
+    rows = [
+        (
             r["clamp"],
-            f"{r['t_star']:.5g}" if r["emerged"] else "not reached",
+            number(r["t_star"]) if r["emerged"] else "not reached",
             f"{r['t_star_ratio']:.3f}" if r["emerged"] else "—",
             f"{r['plateau_loss']:.4f}",
             f"{r['plateau_shift']:+.4f}",
         )
-    Console().print(table)
+        for r in exp.rows()
+    ]
+    title = f"Clamps at N = {n_pairs}: t* and the loss at t_plateau = {number(exp.t_plateau)}"
+    print_table(title, (("clamp",), ("t*", "t*/t*ref"), ("L(t_plateau)", "shift")), rows)
     console.print(f"wrote {out / 'clamp.json'}, clamp.png")
 
 
@@ -511,17 +468,33 @@ def plot(
     def body():
         if not record.is_file():
             raise UsageError(f"no such file: {record}")
-        from .plots import plot_record
+        from .records import read_json
 
-        for p in plot_record(record):
+        data = read_json(record)
+        if data.get("kind") not in RECORD_KINDS:
+            kinds = ", ".join(RECORD_KINDS[:-1]) + f" or {RECORD_KINDS[-1]}"
+            raise UsageError(f"{record} is not a {kinds} record (kind={data.get('kind')!r})")
+        for p in _figures(data, record.parent):
             typer.echo(f"wrote {p}")
 
-    _run(body)
+    run_command(body)
+
+
+RECORD_KINDS = ("sweep", "simulate", "crosscheck", "clamp", "standard", "ngram")
+
+
+def _figures(record: dict, out: Path) -> list[Path]:
+    """Draw a record's figures into ``out`` with its family's figure module; returns the files written."""
+    kind = record["kind"]
+    if kind == "standard":
+        from .standard.plots import standard_figures as draw
+    elif kind == "ngram":
+        from .ngram.plots import ngram_figures as draw
+    else:
+        from .plots import ode_figures as draw
+    return draw(record, out)
 
 
 # The other model families' commands (their bodies import JAX lazily).
-from .ngram.command import ngram as _ngram  # noqa: E402
-from .standard.command import standard as _standard  # noqa: E402
-
-app.command(name="standard")(_standard)
-app.command(name="ngram")(_ngram)
+app.command(name="standard")(standard)
+app.command(name="ngram")(ngram)

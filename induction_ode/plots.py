@@ -1,4 +1,5 @@
-"""Figures, each drawn from a JSON record (see :mod:`induction_ode.records`).
+"""The ODE commands' figures (sweep, simulate, clamp, crosscheck), each drawn from a JSON record
+(see :mod:`induction_ode.records`).
 
 Axes carry units: time is gradient-flow time (dimensionless; ``t = n·η`` after ``n`` steps of
 full-weight gradient descent at learning rate ``η`` under the weights metric), and context
@@ -9,15 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .figures import TIME_LABEL, save
+from .subspace import KEY_PARAMS, PARAM_NAMES
 
-from .subspace import KEY_PARAMS, PARAM_NAMES  # noqa: E402
-
-TIME_LABEL = "gradient-flow time t"
 GREEK = {"alpha": "α", "beta": "β", "gamma": "γ"}
 KEY_COLOURS = {"alpha3": "tab:red", "beta2": "tab:blue", "gamma3": "tab:green"}
 
@@ -50,12 +48,6 @@ def _length_axis(ax, seq, min_gap: float = 0.08) -> None:
     ax.xaxis.set_major_formatter(formatter)
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def scaling_figure(record: dict, path: Path) -> Path:
@@ -118,7 +110,7 @@ def scaling_figure(record: dict, path: Path) -> Path:
     ax2.set_title("Compensated: flat for a quadratic law")
     ax2.grid(True, which="both", alpha=0.3)
     ax2.set_ylim(0, 1.15 * np.nanmax(t_star / seq**2) if finite.any() else None)  # room for markers
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _t_star_rows(record: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +166,7 @@ def compare_figure(records: dict[str, dict], path: Path) -> Path:
     ax.set_title("Compensated emergence time: flat for a quadratic law")
     ax2.set_ylabel("local exponent d log t* / d log T")
     ax2.set_title("Local exponent between neighbouring lengths")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def order_figure(record: dict, path: Path) -> Path:
@@ -193,7 +185,7 @@ def order_figure(record: dict, path: Path) -> Path:
     ax.set_title("Order of learning: first time at half the value at 2t*")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def clamp_figure(record: dict, path: Path) -> Path:
@@ -216,7 +208,7 @@ def clamp_figure(record: dict, path: Path) -> Path:
     ax.set_ylabel("population loss L")
     ax.set_title(f"Clamping subcircuits, N = {n} (T = {2 * n + 1} tokens)")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def trajectory_figures(record: dict, out: Path) -> list[Path]:
@@ -236,7 +228,7 @@ def trajectory_figures(record: dict, out: Path) -> list[Path]:
     ax.set_ylabel("population loss L")
     ax.set_title(f"Loss, N = {n} (T = {2 * n + 1} tokens)")
     ax.legend(fontsize=8)
-    paths = [_save(fig, out / "loss.png")]
+    paths = [save(fig, out / "loss.png")]
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
     groups = {"alpha": range(0, 3), "beta": range(3, 15), "gamma": range(15, 19)}
@@ -258,7 +250,7 @@ def trajectory_figures(record: dict, out: Path) -> list[Path]:
         ax.set_xlabel(TIME_LABEL)
         ax.legend(fontsize=7, ncol=2 if len(idx) > 4 else 1)
     axes[0].set_ylabel("value")
-    paths.append(_save(fig, out / "parameters.png"))
+    paths.append(save(fig, out / "parameters.png"))
 
     moments = record.get("attention", [])
     if moments:
@@ -277,7 +269,7 @@ def trajectory_figures(record: dict, out: Path) -> list[Path]:
             axes[1, j].set_xlabel("key position s")
         axes[0, 0].set_ylabel("query position t")
         axes[1, 0].set_ylabel("attention weight")
-        paths.append(_save(fig, out / "attention.png"))
+        paths.append(save(fig, out / "attention.png"))
     return paths
 
 
@@ -311,34 +303,19 @@ def crosscheck_figure(record: dict, path: Path) -> Path:
             ax1.axvline(t, color="grey", ls=style, lw=1)
             ax2.axvline(t, color="grey", ls=style, lw=1, label=f"t* {who} = {t:.4g}")
     ax2.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def plot_record(path: Path) -> list[Path]:
-    """Redraw the figures of a JSON record next to it; returns the files written."""
-    from .records import read_json
-
-    path = Path(path)
-    record = read_json(path)
+def ode_figures(record: dict, out: Path) -> list[Path]:
+    """The figures of a sweep, simulate, clamp or crosscheck record, drawn into the folder ``out``;
+    returns the files written."""
     kind = record.get("kind")
     if kind == "sweep":
-        return [
-            scaling_figure(record, path.parent / "scaling.png"),
-            order_figure(record, path.parent / "order.png"),
-        ]
-    if kind == "clamp":
-        return [clamp_figure(record, path.parent / "clamp.png")]
+        return [scaling_figure(record, out / "scaling.png"), order_figure(record, out / "order.png")]
     if kind == "simulate":
-        return trajectory_figures(record, path.parent)
+        return trajectory_figures(record, out)
+    if kind == "clamp":
+        return [clamp_figure(record, out / "clamp.png")]
     if kind == "crosscheck":
-        return [crosscheck_figure(record, path.parent / "crosscheck.png")]
-    if kind == "standard":
-        from .standard.plots import standard_figures
-
-        return standard_figures(record, path.parent)
-    if kind == "ngram":
-        from .ngram.plots import ngram_figures
-
-        return ngram_figures(record, path.parent)
-    kinds = "sweep, simulate, crosscheck, clamp, standard or ngram"
-    raise ValueError(f"{path} is not a {kinds} record (kind={kind!r})")
+        return [crosscheck_figure(record, out / "crosscheck.png")]
+    raise ValueError(f"not a sweep, simulate, clamp or crosscheck record (kind={kind!r})")

@@ -9,11 +9,12 @@ import time
 
 import matplotlib.pyplot as plt
 import pytest
+from printed import WIDTH, assert_fits, assert_shows, cell
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
 
-runner = CliRunner()
+runner = CliRunner(env=WIDTH)  # every command prints for an 80-column terminal
 
 
 def assert_png(path):
@@ -33,12 +34,21 @@ def test_help_does_not_import_jax():
     assert out.stdout.strip() == "False"
 
 
+SWEEP = ["sweep", "--n-pairs", "1,2,3", "--rtol", "1e-7"]
+
+
 @pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory):
+def sweep_run(tmp_path_factory):
+    """The output directory of a small sweep, and what the sweep printed."""
     out = tmp_path_factory.mktemp("sweep")
-    result = runner.invoke(app, ["sweep", "--n-pairs", "1,2,3", "--out", str(out), "--rtol", "1e-7"])
+    result = runner.invoke(app, [*SWEEP, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return out
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(sweep_run):
+    return sweep_run[0]
 
 
 def test_sweep_writes_records_and_figure(sweep_dir):
@@ -68,6 +78,23 @@ def test_sweep_writes_records_and_figure(sweep_dir):
     assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
     assert_png(sweep_dir / "scaling.png")
     assert_png(sweep_dir / "order.png")
+
+
+def test_sweep_table_fits_the_terminal(sweep_run):
+    """At 80 columns the solver's columns go to a second table and t* is printed in full; at 200
+    (a resume with nothing left to run prints the table again) it is one table."""
+    out, output = sweep_run
+    length = json.loads((out / "results.json").read_text())["lengths"][1]
+    assert_fits(output, 80)
+    assert "(continued)" in output
+    assert_shows(cell(output, "2", "t*"), length["t_star"])
+    assert_shows(cell(output, "2", "t½ β2"), length["half_times"]["beta2"])
+    assert cell(output, "2", "steps") == str(length["steps"])
+    wide = runner.invoke(app, [*SWEEP, "--out", str(out), "--resume"], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0, wide.output
+    assert_fits(wide.output, 200)
+    assert "(continued)" not in wide.output and max(map(len, wide.output.splitlines())) > 80
+    assert cell(wide.output, "2", "t*") == cell(output, "2", "t*")
 
 
 def test_plot_regenerates_the_figure(sweep_dir):
@@ -111,6 +138,8 @@ def test_simulate_writes_trajectory_and_figures(tmp_path):
     assert len(record["thetas"][0]) == 19 and len(record["attention"]) == 4
     for name in ("loss.png", "parameters.png", "attention.png"):
         assert_png(tmp_path / name)
+    assert_fits(result.output)
+    assert_shows(cell(result.output, "2", "t*"), record["t_star"])
 
 
 def test_crosscheck_writes_record_and_figure(tmp_path):
@@ -134,6 +163,8 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         assert key in record
     assert record["kind"] == "crosscheck" and record["config"]["batch"] == 256
     assert_png(tmp_path / "crosscheck.png")
+    assert_fits(result.output)
+    assert_shows(cell(result.output, "t* of the ODE", "value"), record["t_star_ode"])
 
 
 @pytest.mark.parametrize(
@@ -211,6 +242,8 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
     assert set(record["curves"]) == {"none", "match+copy"}
     assert len(record["curves"]["none"]["ts"]) == 401
     assert_png(tmp_path / "clamp.png")
+    assert_fits(result.output)
+    assert_shows(cell(result.output, "none", "t*"), ref["t_star"])
     (tmp_path / "clamp.png").unlink()
     assert runner.invoke(app, ["plot", str(tmp_path / "clamp.json")]).exit_code == 0
     assert_png(tmp_path / "clamp.png")

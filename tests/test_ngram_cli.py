@@ -7,13 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from printed import WIDTH, assert_fits, assert_shows, cell
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
 from induction_ode.ngram.full import full_forward, full_loss, init_full_params
 from induction_ode.ngram.model import Architecture, prepare
 
-runner = CliRunner()
+runner = CliRunner(env=WIDTH)  # every command prints for an 80-column terminal
 
 TINY = ["--n-train", "200", "-L", "20", "--steps", "25", "--draws", "100", "--full-steps", "10"]
 
@@ -28,6 +29,11 @@ def test_ngram_command_writes_record_and_figures(tmp_path):
     assert result.exit_code == 0, result.output
     assert "S* selected" in result.output and "criterion: S* predicted" in result.output
     record = json.loads((tmp_path / "ngram.json").read_text())
+    assert_fits(result.output)
+    assert_shows(
+        cell(result.output, "t2: concentration half-time", "reduced model"),
+        record["phases"]["t_concentration"],
+    )
     assert record["kind"] == "ngram"
     cfg = record["config"]
     assert cfg["arch"]["window"] == "shifted" and cfg["arch"]["loss"] == "reference-code"

@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from printed import WIDTH, assert_fits, assert_shows, cell
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
 from induction_ode.standard.clamps import StandardClamp
 from induction_ode.standard.command import comparison_rows, ode_expressible
 
-runner = CliRunner()
+runner = CliRunner(env=WIDTH)  # every command prints for an 80-column terminal
 FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png")
 
 
@@ -24,12 +25,18 @@ TINY = ["--n-pairs", "2", "--heads", "2", "--d-model", "16", "--steps", "40", "-
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def standard_run(tmp_path_factory):
+    """The output directory of a tiny run, and what it printed."""
     out = tmp_path_factory.mktemp("standard")
     args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy,ablate=L2", "--no-ode"]
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return out
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def run_dir(standard_run):
+    return standard_run[0]
 
 
 def test_standard_writes_record_and_figures(run_dir):
@@ -49,6 +56,15 @@ def test_standard_writes_record_and_figures(run_dir):
     assert len(record["structure"]["trained"]["pos_qk"]["matrix"]) == 5  # T × T
     for name in FIGURES:
         assert_png(run_dir / name)
+
+
+def test_standard_table_fits_80_columns(standard_run):
+    out, output = standard_run
+    record = json.loads((out / "standard.json").read_text())
+    assert_fits(output)
+    for row in record["table"]:
+        assert_shows(cell(output, row["clamp"], "step*"), row["phase_step"])
+    assert cell(output, "none", "ODE t*") == "—"  # --no-ode
 
 
 def test_plot_redraws_standard_figures(run_dir):

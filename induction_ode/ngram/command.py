@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from ..cli import UsageError, _out_dir, _progress, _run, _select_device
+from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..tables import formatted, number, print_table
 
 
 def ngram(
@@ -57,25 +58,25 @@ def ngram(
         full_steps=full_steps,
         full_lr=full_lr,
     )
-    _run(lambda: _ngram(preset, options, out, device))
+    run_command(lambda: _ngram(preset, options, out, device))
 
 
 def _ngram(preset_name, options, out, device):
-    _select_device(device)
+    select_device(device)
     from ..records import environment, write_json
     from .experiment import preset, run
 
     settings = preset(preset_name, **options)  # validates every setting (ValueError → one line)
     if settings.flow and settings.full_steps:
         raise UsageError("--flow trains the reduced model only; drop --full-steps")
-    out = _out_dir(out)
+    out = out_dir(out)
     from rich.console import Console
 
     from .plots import ngram_figures
 
     console = Console(stderr=True)
     start = time.perf_counter()
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         tasks = {}
 
         def advance(stage, done, total):
@@ -97,24 +98,18 @@ def _ngram(preset_name, options, out, device):
 
 
 def _summary(record: dict) -> None:
+    """Print the phases of the reduced (and full) model and the criterion's prediction."""
     from rich.console import Console
-    from rich.table import Table
 
-    fmt = lambda v: "—" if v is None else f"{v:.4g}"  # noqa: E731
     crit = record["criterion"]
-    table = Table(title="n-gram model: the three phases (gradient-flow time t = step × lr)")
-    table.add_column("quantity")
-    table.add_column("reduced model", justify="right")
-    if "full" in record:
-        table.add_column("full model", justify="right")
     rows = [
-        ("initial loss", lambda r: fmt(r["trajectory"]["losses"][0])),
-        ("final loss", lambda r: fmt(r["trajectory"]["losses"][-1])),
+        ("initial loss", lambda r: formatted(r["trajectory"]["losses"][0], ".4g")),
+        ("final loss", lambda r: formatted(r["trajectory"]["losses"][-1], ".4g")),
         ("S* selected (heads)", lambda r: r["phases"]["selected_label"]),
         ("S* selected (offsets)", lambda r: str(r["phases"]["selected_offsets"])),
-        ("t1: max c_S ≥ 0.99", lambda r: fmt(r["phases"]["selection_time"])),
-        ("t2: concentration half-time", lambda r: fmt(r["phases"]["t_concentration"])),
-        ("a at the end", lambda r: fmt(r["trajectory"]["a"][-1])),
+        ("t1: max c_S ≥ 0.99", lambda r: number(r["phases"]["selection_time"])),
+        ("t2: concentration half-time", lambda r: number(r["phases"]["t_concentration"])),
+        ("a at the end", lambda r: formatted(r["trajectory"]["a"][-1], ".4g")),
         (
             "a(t) = k ln t + b: k",
             lambda r: (
@@ -124,12 +119,10 @@ def _summary(record: dict) -> None:
             ),
         ),
     ]
-    for name, get in rows:
-        cells = [get(record)]
-        if "full" in record:
-            cells.append(get(record["full"]))
-        table.add_row(name, *cells)
-    Console().print(table)
+    models = [record, record["full"]] if "full" in record else [record]
+    columns = (("quantity",), ("reduced model", "full model")[: len(models)])
+    title = "n-gram model: the three phases (gradient-flow time t = step × lr)"
+    print_table(title, columns, [(name, *(get(m) for m in models)) for name, get in rows])
     Console().print(
         f"criterion: S* predicted = offsets {crit['best']} (Ĩ margin over the runner-up "
         f"{crit['margin']:.4g} ± {crit['margin_err']:.2g}, {crit['draws']} draws of π)"

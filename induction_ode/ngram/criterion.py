@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .sampler import NGramTask, _int, sample_kernels
+from .sampler import NGramTask, check_int, sample_kernels
 
 SQUARINGS = 60
 """``μ = uniform · P^(2^60)``: repeated squaring of the context chain's transition matrix. A
@@ -119,9 +119,9 @@ def chi2_mutual_information(
     task: NGramTask, window: int, degree: int, *, draws: int = 2000, seed: int = 0, chunk: int = 500
 ) -> Criterion:
     """``Ĩ(S)`` for every ``S ⊆ {1 … window}`` with ``|S| ≤ degree`` (Monte Carlo over ``draws`` kernels)."""
-    window = _int(window, "the window", 1)
-    degree = _int(degree, "the degree D", 1)
-    draws = _int(draws, "draws", 2)
+    window = check_int(window, "the window", 1)
+    degree = check_int(degree, "the degree D", 1)
+    draws = check_int(draws, "draws", 2)
     if (task.vocab_size ** (window + 1)) > 2_000_000:
         raise ValueError(f"S^(window+1) = {task.vocab_size ** (window + 1)} is too large for exact sums")
     subsets = offset_subsets(window, min(degree, window))

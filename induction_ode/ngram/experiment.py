@@ -21,7 +21,7 @@ from .criterion import Criterion, chi2_mutual_information
 from .dynamics import Trajectory, gradient_descent, gradient_flow
 from .full import full_loss, init_full_params
 from .model import Architecture, feature_weights, head_attention, init_params, prepare, reduced_loss
-from .sampler import NGramTask, _int, fixed_sample
+from .sampler import NGramTask, check_int, fixed_sample
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ class Settings:
     proj_init: float = 0.01
 
     def __post_init__(self):
-        _int(self.n_train, "n_train", 1)
-        _int(self.steps, "steps", 1)
-        _int(self.seed, "the seed", 0)
-        _int(self.full_steps, "full_steps", 0)
+        check_int(self.n_train, "n_train", 1)
+        check_int(self.steps, "steps", 1)
+        check_int(self.seed, "the seed", 0)
+        check_int(self.full_steps, "full_steps", 0)
         if not self.lr > 0 or not self.full_lr > 0:
             raise ValueError(f"learning rates must be > 0, got lr={self.lr}, full_lr={self.full_lr}")
 

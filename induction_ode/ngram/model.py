@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import task as _task  # noqa: F401  (enables float64)
-from .sampler import _int
+from .sampler import check_int
 
 WINDOWS = ("shared", "shifted")
 LOSSES = ("ce", "reference-code")
@@ -53,15 +53,15 @@ class Architecture:
     loss: str = "ce"
 
     def __post_init__(self):
-        _int(self.vocab_size, "the vocabulary size S", 2)
-        heads = _int(self.heads, "the number of heads H", 1)
+        check_int(self.vocab_size, "the vocabulary size S", 2)
+        heads = check_int(self.heads, "the number of heads H", 1)
         check_choice(self.window, WINDOWS, "window")
         check_choice(self.loss, LOSSES, "loss")
         if self.width is not None:
-            _int(self.width, "the window width M", 1)
+            check_int(self.width, "the window width M", 1)
             if self.window == "shifted" and self.width != heads:
                 raise ValueError(f"the shifted window has M = H = {heads}, got M = {self.width}")
-        degree = _int(self.degree, "the degree D", 1)
+        degree = check_int(self.degree, "the degree D", 1)
         if degree > heads:
             raise ValueError(f"the degree D must be between 1 and H = {heads}, got D = {degree}")
 

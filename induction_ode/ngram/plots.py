@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from ..plots import TIME_LABEL, _save
+from ..figures import TIME_LABEL, save
 
 SELECTED = dict(color="tab:red", lw=2.4)
 FULL_STYLE = dict(color="tab:purple", ls="--", lw=1.6)
@@ -58,7 +58,7 @@ def selection_figure(record: dict, path: Path) -> Path:
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Phase 1: the feed-forward layer selects a parent set")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def attention_figure(record: dict, path: Path) -> Path:
@@ -81,7 +81,7 @@ def attention_figure(record: dict, path: Path) -> Path:
     axes[0, 0].set_ylabel("layer-1 attention softmax$_m\\, w_h(m)$")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Phase 2: each head's attention over offsets, before and after training")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def growth_figure(record: dict, path: Path) -> Path:
@@ -109,7 +109,7 @@ def growth_figure(record: dict, path: Path) -> Path:
     ax.set_ylabel("layer-2 scale a")
     ax.set_title("Phase 3: a(t) grows like log t")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def phases_figure(record: dict, path: Path) -> Path:
@@ -133,7 +133,7 @@ def phases_figure(record: dict, path: Path) -> Path:
     ax.set_ylabel("mean training loss")
     ax.set_title("The three phases of training")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def full_figure(record: dict, path: Path) -> Path:
@@ -156,7 +156,7 @@ def full_figure(record: dict, path: Path) -> Path:
     ax2.set_ylabel("mean training loss")
     ax2.set_title("Training loss on the same sample")
     ax2.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def ngram_figures(record: dict, out: Path) -> list[Path]:
@@ -213,4 +213,4 @@ def sweep_figure(sweeps: dict, path: Path) -> Path:
             )
         axes[0, col].set_title(f"sweep over {symbols.get(name, name)} (labels: offsets of S*)", fontsize=9)
     axes[0, 0].legend(fontsize=8, loc="upper left")
-    return _save(fig, path)
+    return save(fig, path)

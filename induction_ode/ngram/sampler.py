@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from .. import task as _task  # noqa: F401  (enables float64)
 
 
-def _int(value, name: str, low: int) -> int:
+def check_int(value, name: str, low: int) -> int:
+    """``value`` as an ``int``; ``ValueError`` naming ``name`` unless it is an integer >= ``low``."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     try:
@@ -51,9 +52,9 @@ class NGramTask:
     alpha: float = 0.1
 
     def __post_init__(self):
-        _int(self.vocab_size, "the vocabulary size S", 2)
-        _int(self.order, "the order n", 2)
-        length = _int(self.length, "the length L", 1)
+        check_int(self.vocab_size, "the vocabulary size S", 2)
+        check_int(self.order, "the order n", 2)
+        length = check_int(self.length, "the length L", 1)
         if length <= self.order:
             raise ValueError(f"the length L must be > n = {self.order}, got L = {length}")
         if not float(self.alpha) > 0:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import typer
 
+from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..tables import formatted, number, print_table
+
 DEFAULT_CLAMPS = "none,previous_token,match,copy,match+copy"
 
 
@@ -45,8 +48,6 @@ def standard(
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Standard transformers (Singh et al. 2024): clamps, per-head metrics, ablations, weight structure."""
-    from ..cli import _run
-
     options = dict(
         n_pairs=n_pairs,
         heads=heads,
@@ -67,13 +68,11 @@ def standard(
         out=out,
         device=device,
     )
-    _run(lambda: run_standard(**options))
+    run_command(lambda: run_standard(**options))
 
 
 def _settings(o: dict):
     """Check the options and build (task, model, train config, clamps); UsageError on bad input."""
-    from ..cli import UsageError
-
     if o["preset"] not in ("none", "singh"):
         raise UsageError(f"--preset must be none or singh, got {o['preset']!r}")
     singh = o["preset"] == "singh"
@@ -165,13 +164,10 @@ def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
 
 
 def run_standard(**o):
-    from ..cli import _out_dir, _progress, _select_device
-
-    _select_device(o["device"])
+    select_device(o["device"])
     task, model, cfg, specs = _settings(o)
-    out = _out_dir(o["out"])
+    out = out_dir(o["out"])
     from rich.console import Console
-    from rich.table import Table
 
     from ..records import environment, write_json
     from .metrics import ablation_table
@@ -182,7 +178,7 @@ def run_standard(**o):
     console = Console(stderr=True)
     start = time.perf_counter()
     labels = ["none"] + [s.label() for s in specs if not s.empty]
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         bars = {
             lab: progress.add_task(f"{lab} (compiling first)" if i == 0 else lab, total=cfg.n_evals)
             for i, lab in enumerate(dict.fromkeys(labels))
@@ -212,7 +208,7 @@ def run_standard(**o):
                 )
             t_on = o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
         n_ode = 1 + len({ode_expressible(s) for s in specs if ode_expressible(s)})
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
             ode = ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
     config = dict(
@@ -242,29 +238,29 @@ def run_standard(**o):
     )
     write_json(out / "standard.json", record)
     paths = standard_figures(record, out)
-    _print(record, console, Table)
+    _print(record, console)
     console.print(f"wrote {out / 'standard.json'}, " + ", ".join(p.name for p in paths))
 
 
-def _print(record, console, Table):
-    from rich.console import Console
-
+def _print(record, console):
+    """Print the clamp table beside the ODE's, the unclamped model's head scores and its
+    weight-structure scores."""
     n = record["config"]["task"]["n_pairs"]
-    fmt = lambda v, f: "—" if v is None or v != v else format(v, f)  # noqa: E731
-    table = Table(title=f"Phase change under clamps, N = {n}: standard transformer (steps) and ODE (t*)")
-    for col in ("clamp", "step*", "step*/ref", "final acc", "ODE t*", "ODE t*/ref"):
-        table.add_column(col, justify="right")
     acc = {r["clamp"]: r["final_accuracy"] for r in record["table"]}
-    for r in record["comparison"]:
-        table.add_row(
+    rows = [
+        (
             r["clamp"],
-            fmt(r["phase_step"], ".4g"),
-            fmt(r["ratio"], ".3f"),
+            number(r["phase_step"]),
+            formatted(r["ratio"], ".3f"),
             f"{acc[r['clamp']]:.3f}",
-            fmt(r["ode_t_star"], ".4g"),
-            fmt(r["ode_ratio"], ".3f"),
+            number(r["ode_t_star"]),
+            formatted(r["ode_ratio"], ".3f"),
         )
-    Console().print(table)
+        for r in record["comparison"]
+    ]
+    columns = (("clamp",), ("step*", "step*/ref", "final acc"), ("ODE t*", "ODE t*/ref"))
+    title = f"Phase change under clamps, N = {n}: standard transformer (steps) and ODE (t*)"
+    print_table(title, columns, rows)
     heads = record["heads"]
     console.print(
         "unclamped model, per head: induction strength (L2) "
@@ -277,5 +273,5 @@ def _print(record, console, Table):
     for name, block in st["trained"].items():
         if block is not None:
             init = st["initial"][name]["score"]
-            parts.append(f"{name} {block['score']:.3f} (initial {fmt(init, '.3f')})")
+            parts.append(f"{name} {block['score']:.3f} (initial {formatted(init, '.3f')})")
     console.print("structure scores: " + "; ".join(parts))

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plots import _save, plt
+from ..figures import save
 
 FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png")
 STEP_LABEL = "training step"
@@ -52,7 +53,7 @@ def loss_figure(record: dict, path: Path) -> Path:
     ax2.set_ylabel("held-out accuracy")
     ax2.set_ylim(0, 1.02)
     ax2.set_title("Accuracy on held-out items")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def heads_figure(record: dict, path: Path) -> Path:
@@ -73,7 +74,7 @@ def heads_figure(record: dict, path: Path) -> Path:
         a.set_xlabel(STEP_LABEL)
         a.axhline(0.5, color="grey", ls=":", lw=1)
         a.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def ablation_figure(record: dict, path: Path) -> Path:
@@ -95,7 +96,7 @@ def ablation_figure(record: dict, path: Path) -> Path:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     axes[0].set_ylabel("held-out accuracy")
     axes[0].set_ylim(0, 1.02)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def structure_figure(record: dict, path: Path) -> Path:
@@ -123,7 +124,7 @@ def structure_figure(record: dict, path: Path) -> Path:
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.yaxis.get_major_locator().set_params(integer=True)
             fig.colorbar(im, ax=ax, shrink=0.7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def standard_figures(record: dict, out: Path) -> list[Path]:
