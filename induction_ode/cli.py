@@ -53,13 +53,16 @@ def _metric(text: str):
 
 
 LAYER1_MASK_HELP = "strict (layer 1 attends to earlier positions; the default) or inclusive (s <= t)."
+POSITIONS_HELP = "paired (the paper's code: a label carries its item's code turned by M) or sinusoidal."
+QUERY_HELP = "uniform (the query asks for a uniform pair; the default) or last (pair N-1 only, Theorem 2)."
 
 
-def _model(n_max: int, *, layer1_mask="strict", metric="identity", loss="mse", free=None):
-    """The library's :class:`~induction_ode.Model`, checked against the largest N."""
+def _model(n_max: int, *, metric="identity", loss="mse", free=None, **network):
+    """The library's :class:`~induction_ode.Model`, checked against the largest N; ``network``:
+    ``layer1_mask``, ``positions``, ``query``."""
     from .model import Model
 
-    return Model(layer1_mask=layer1_mask, loss=loss, metric=_metric(metric), free=_names(free)).check(n_max)
+    return Model(**network, loss=loss, metric=_metric(metric), free=_names(free)).check(n_max)
 
 
 @app.command()
@@ -83,6 +86,8 @@ def sweep(
         "auto", help="auto (picks by N), bdf (implicit, Jacobian reuse), tsit5 (explicit) or kvaerno5."
     ),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
+    positions: str = typer.Option("paired", help=POSITIONS_HELP),
+    query: str = typer.Option("uniform", help=QUERY_HELP),
     batching: str = typer.Option(
         "padded",
         help="padded (one compiled program for all lengths, each padded to the largest) or bucketed "
@@ -94,7 +99,7 @@ def sweep(
 ):
     """Emergence time t* and the half-times of α3, β2, γ3 across context lengths."""
     options = dict(
-        layer1_mask=layer1_mask,
+        network=dict(layer1_mask=layer1_mask, positions=positions, query=query),
         metric=metric,
         loss=loss,
         rtol=rtol,
@@ -120,10 +125,10 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     # The library's own checks (mask, loss, metric width, free names, solver), before any work.
     model = _model(
         max(lengths),
-        layer1_mask=options["layer1_mask"],
         metric=options["metric"],
         loss=options["loss"],
         free=options["free"],
+        **options["network"],
     )
     from .ode import check_precision, resolve_solver
     from .sweeps import BATCHINGS
@@ -143,7 +148,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     )
     from rich.console import Console
 
-    from .records import emergence_record, environment, read_json, write_json
+    from .records import emergence_record, environment, read_json, with_legacy, write_json
     from .sweeps import sweep as run_sweep
 
     path = out / "results.json"
@@ -152,7 +157,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         old = read_json(path)
         if old.get("kind") != "sweep":
             raise UsageError(f"--resume: {path} is not a sweep record")
-        old_config = old.get("config", {})
+        old_config = with_legacy(old.get("config", {}))
         changed = [k for k in sorted(set(config) | set(old_config)) if old_config.get(k) != config.get(k)]
         if changed:
             diffs = "; ".join(f"{k}={old_config.get(k)!r} there, {config.get(k)!r} here" for k in changed)
@@ -223,12 +228,13 @@ def _finish_sweep(record, done, fit_last, out, console, save):
     console.print(f"wrote {out / 'results.json'}, results.csv, scaling.png, order.png")
 
 
-EMERGENCE_COLUMNS = (
+EMERGENCE_COLUMNS = (  # t½: half of the value at 2t*; T: first |x| >= 0.5 (the paper's)
     ("N",),
     ("T", "t*"),
     tuple(f"t½ {s}" for s in SHORT.values()),
     ("order",),
     ("solver",),
+    tuple(f"T {s}" for s in SHORT.values()),
     ("steps", "∇L", "∇²L"),
     ("wall s",),
 )
@@ -247,6 +253,7 @@ def _print_emergence(rows: list[dict]) -> None:
             *(number(r["half_times"][name]) for name in SHORT),
             "<".join(SHORT[n] for n in r["order"]) if r["emerged"] else "—",
             r.get("solver", "—"),
+            *(number(r.get("paper_times", {}).get(name)) for name in SHORT),
             count("steps"),
             count("gradient_evals"),
             count("jacobian_evals"),
@@ -265,11 +272,14 @@ def simulate(
     rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
     t_max: float = typer.Option(None, help="End time (default 2 t*)."),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
+    positions: str = typer.Option("paired", help=POSITIONS_HELP),
+    query: str = typer.Option("uniform", help=QUERY_HELP),
     out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """One trajectory: trajectory.json, loss.png, parameters.png, attention.png."""
-    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device))
+    network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
+    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device))
 
 
 def _one_length(n_pairs: int, device: str, **model):
@@ -280,8 +290,8 @@ def _one_length(n_pairs: int, device: str, **model):
     return _model(n_pairs, **model)
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device):
-    model = _one_length(n_pairs, device, layer1_mask=layer1_mask, metric=metric, loss=loss)
+def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device):
+    model = _one_length(n_pairs, device, metric=metric, loss=loss, **network)
     out = out_dir(out)
     import numpy as np
     from rich.console import Console
@@ -308,7 +318,7 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, layer1_mask, out, device):
     for frac in (0.25, 0.75, 1.0, 2.0):
         t = min(frac * (e.t_star if e.emerged else end), end)
         theta = traj.thetas[int(np.argmin(np.abs(traj.ts - t)))]
-        layer1, layer2 = attention_patterns(theta, n_pairs, k, layer1_mask=layer1_mask)
+        layer1, layer2 = attention_patterns(theta, n_pairs, k, model=model)
         moments.append(dict(t=float(t), k=k, layer1=np.asarray(layer1), layer2=np.asarray(layer2)))
     record = dict(
         kind="simulate",
@@ -338,18 +348,21 @@ def crosscheck(
     lr: float = typer.Option(1.0, help="Learning rate (ODE time = step × lr)."),
     seed: int = typer.Option(0, help="Random seed."),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
+    positions: str = typer.Option("paired", help=POSITIONS_HELP),
+    query: str = typer.Option("uniform", help=QUERY_HELP),
     out: Path = typer.Option(Path("runs/crosscheck"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Train the full-weight network and compare it with the ODE: crosscheck.json, crosscheck.png."""
-    run_command(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device))
+    network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
+    run_command(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device))
 
 
-def _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device):
+def _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device):
     select_device(device)
     if d < 2 * n_pairs or n_pairs < 1:
         raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
-    _model(n_pairs, layer1_mask=layer1_mask)
+    _model(n_pairs, **network)
     out = out_dir(out)
     from rich.console import Console
 
@@ -359,9 +372,7 @@ def _crosscheck(n_pairs, d, batch, steps, lr, seed, layer1_mask, out, device):
 
     console = Console(stderr=True)
     with console.status(f"training the full network ({steps} steps of {batch}) and integrating the ODE"):
-        check = run_crosscheck(
-            n_pairs, d, batch=batch, steps=steps, lr=lr, seed=seed, layer1_mask=layer1_mask
-        )
+        check = run_crosscheck(n_pairs, d, batch=batch, steps=steps, lr=lr, seed=seed, **network)
     record = dict(kind="crosscheck", config=check.settings, environment=environment(), **check.to_json())
     write_json(out / "crosscheck.json", record)
     ode_figures(record, out)
@@ -392,15 +403,18 @@ def clamp(
     metric: str = typer.Option("identity", help="identity or weights:D."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
+    positions: str = typer.Option("paired", help=POSITIONS_HELP),
+    query: str = typer.Option("uniform", help=QUERY_HELP),
     out: Path = typer.Option(Path("runs/clamp"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Clamp subcircuits during training: t* and plateau-loss shifts; clamp.json, clamp.png."""
-    run_command(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device))
+    network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
+    run_command(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device))
 
 
-def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
-    model = _one_length(n_pairs, device, layer1_mask=layer1_mask, metric=metric)
+def _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device):
+    model = _one_length(n_pairs, device, metric=metric, **network)
     from .clamp import Clamp
 
     specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
@@ -429,8 +443,7 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, layer1_mask, out, device):
         n_pairs=n_pairs,
         clamps=[c.label() for c in specs],
         t_on=t_on,
-        layer1_mask=layer1_mask,
-        metric=model.to_json()["metric"],
+        **model.to_json(),
         rtol=rtol,
     )
     record = dict(

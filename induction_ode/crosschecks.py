@@ -98,6 +98,7 @@ def crosscheck(
     eval_batch: int = 4096,
     layer1_mask: str = "strict",
     positions: str = "paired",
+    query: str = "uniform",
 ) -> CrossCheck:
     """Train the full network by gradient descent and integrate the ODE on the same grid.
 
@@ -113,6 +114,7 @@ def crosscheck(
         eval_batch: size of the fixed batch on which the full model's loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"``, for both the network and the ODE.
         positions: ``"paired"`` (default) or ``"sinusoidal"``, likewise.
+        query: ``"uniform"`` (default) or ``"last"``, likewise.
 
     Returns:
         A :class:`CrossCheck`.
@@ -130,8 +132,10 @@ def crosscheck(
         eval_batch=eval_batch,
         layer1_mask=layer1_mask,
         positions=positions,
+        query=query,
     )
-    model = Model(layer1_mask=layer1_mask, positions=positions, metric=("weights", d))
+    network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
+    model = Model(**network, metric=("weights", d))
     start = time.perf_counter()
     run = train(**settings)
     jax.block_until_ready(run.losses)

@@ -210,7 +210,7 @@ def integrate_to(model, solver, n_pairs, theta0, t_end, rtol, atol, max_steps=No
         (``-1`` where not counted). For benchmarks: no event, no checks.
     """
     n = int(n_pairs)
-    max_steps = _step_budget(max_steps, n, solver)
+    max_steps = step_budget(max_steps, n, solver)
     args = (n, model.free_vector(theta0.dtype))
     seg = _dense_solve(model, solver, n, theta0, args, 0.0, t_end, rtol, atol, max_steps)
     return seg.y, dict(num_steps=seg.steps, num_fev=seg.fev, num_jev=seg.jev)
@@ -248,13 +248,15 @@ def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver,
     return ys, eff, losses, ok
 
 
-def _check_positive(name, value):
+def check_positive(name, value):
+    """``value`` as a float; ``ValueError`` unless it is finite and > 0."""
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return float(value)
 
 
-def _initial(theta0, dtype):
+def initial_theta(theta0, dtype):
+    """θ(0): zeros, or ``theta0`` checked (:func:`~induction_ode.loss.check_theta`)."""
     return jnp.zeros(N_PARAMS, dtype) if theta0 is None else check_theta(theta0, dtype)
 
 
@@ -294,15 +296,15 @@ def simulate(
         A :class:`Trajectory`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = _check_positive("t_max", t_max)
+    t_max = check_positive("t_max", t_max)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
-    max_steps = _step_budget(max_steps, n_pairs, solver)
+    max_steps = step_budget(max_steps, n_pairs, solver)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
         raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
-    y = _initial(theta0, dtype)
+    y = initial_theta(theta0, dtype)
     pieces = np.array_split(np.arange(ts.size), max(1, min(chunks, ts.size - 1)))
     thetas, losses = [], []
     for i, piece in enumerate(pieces):
@@ -458,7 +460,8 @@ def emergence_core(
 
     def path(t):
         late_part = grown & (t > t1)
-        y = jnp.where(late_part, late.evaluate(jnp.clip(t, t1, 2 * t1)), early.evaluate(jnp.clip(t, 0.0, horizon)))
+        y_late = late.evaluate(jnp.clip(t, t1, 2 * t1))
+        y = jnp.where(late_part, y_late, early.evaluate(jnp.clip(t, 0.0, horizon)))
         return model.effective(t, y)[0][key_idx]
 
     theta_end_eff, strength = model.effective(2 * t1, theta_end)
@@ -534,7 +537,8 @@ def default_max_steps(n_pairs: int, solver: str) -> int:
     return 8192 if solver == "bdf" else 16384
 
 
-def _step_budget(max_steps: int | None, n_max: int, solver: str) -> int:
+def step_budget(max_steps: int | None, n_max: int, solver: str) -> int:
+    """``max_steps``, or :func:`default_max_steps` when ``None``."""
     return default_max_steps(n_max, solver) if max_steps is None else int(max_steps)
 
 
@@ -589,15 +593,15 @@ def emergence_time(
     defaults to :func:`default_t_max`. Other arguments as in :func:`simulate`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = default_t_max(n_pairs) if t_max is None else _check_positive("t_max", t_max)
+    t_max = default_t_max(n_pairs) if t_max is None else check_positive("t_max", t_max)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
-    max_steps = _step_budget(max_steps, n_pairs, solver)
+    max_steps = step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     program = compiled_emergence(model.replace(free=None), solver, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(
-        _initial(theta0, dtype)[None],
+        initial_theta(theta0, dtype)[None],
         jnp.asarray([n_pairs], jnp.int32),
         model.free_vector(dtype)[None],
         jnp.asarray([t_max], dtype),

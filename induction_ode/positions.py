@@ -170,9 +170,7 @@ def layer2_scores(positions: str, idx, off, n, w1, wq, alpha1, b) -> jax.Array:
         pos = _sinusoidal_features(idx, off, n, w1.dtype)
         a1p = w1 @ pos  # (T, 2)
         a1pq = wq @ pos  # (n_pad, 2)
-        key_a1p = jnp.concatenate(
-            [jnp.broadcast_to(a1p[:q], (wq.shape[0], q, 2)), a1pq[:, None]], axis=1
-        )
+        key_a1p = jnp.concatenate([jnp.broadcast_to(a1p[:q], (wq.shape[0], q, 2)), a1pq[:, None]], axis=1)
         return (
             _bilinear(pos[q], pos, b[0], b[1])[None, :]
             + _bilinear(pos[q], key_a1p, b[2], b[3])

@@ -16,8 +16,26 @@ from pathlib import Path
 
 import numpy as np
 
+from .model import Model
 from .ode import Emergence
 from .subspace import KEY_PARAMS
+
+LEGACY_CONFIG = dict(positions="sinusoidal", query="uniform")
+"""What a record written before an option existed ran with: the sinusoidal code (the only one
+before the paired code) and the uniform query."""
+
+
+def with_legacy(config: dict) -> dict:
+    """A record's configuration with the options it predates filled in (:data:`LEGACY_CONFIG`)."""
+    return {**LEGACY_CONFIG, **config}
+
+
+def model_of(config: dict) -> Model:
+    """The :class:`~induction_ode.Model` a record's configuration describes (its free set too;
+    legacy records read as :func:`with_legacy` says)."""
+    config = with_legacy(config)
+    keys = ("layer1_mask", "positions", "query", "loss", "vocab_size", "metric", "free")
+    return Model(**{k: config[k] for k in keys if config.get(k) is not None})
 
 
 def environment() -> dict:
@@ -73,6 +91,7 @@ def emergence_record(e: Emergence, wall_time: float) -> dict:
         t_star=e.t_star,
         emerged=e.emerged,
         half_times=e.half_times,
+        paper_times=e.paper_times,
         order=list(e.order),
         label_attention=e.label_attention,
         loss0=e.loss0,
@@ -93,6 +112,7 @@ SWEEP_COLUMNS = (
     "seq_len",
     "t_star",
     *(f"t_half_{k}" for k in KEY_PARAMS),
+    *(f"T_{k}" for k in KEY_PARAMS),
     "label_attention",
     "solver",
     "steps",
@@ -103,13 +123,16 @@ SWEEP_COLUMNS = (
 
 
 def write_sweep_csv(path: Path, lengths: list[dict]) -> None:
-    """One row per length: N, T, t*, the three half-times, label attention, the solver and its
-    counts (steps, gradient and Jacobian evaluations; empty where not counted), wall time (s)."""
+    """One row per length: N, T, t*, the three half-times, the paper's three emergence times
+    (first ``|x| ≥ 0.5``; empty in records that predate them or where not reached), label
+    attention, the solver and its counts (steps, gradient and Jacobian evaluations; empty where
+    not counted), wall time (s)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SWEEP_COLUMNS)
         for r in lengths:
             halves = [r["half_times"][k] for k in KEY_PARAMS]
+            halves += [r.get("paper_times", {}).get(k) for k in KEY_PARAMS]
             counts = [r.get(k) for k in ("solver", "steps", "gradient_evals", "jacobian_evals")]
             head = [r["n_pairs"], r["seq_len"], r["t_star"], *halves, r["label_attention"]]
             writer.writerow([*head, *counts, r["wall_time"]])

@@ -31,14 +31,14 @@ from jax.sharding import Mesh
 from .model import Model
 from .ode import (
     Emergence,
-    _check_positive,
-    _initial,
-    _step_budget,
     check_model,
+    check_positive,
     check_precision,
     compiled_emergence,
     default_t_max,
+    initial_theta,
     resolve_solver,
+    step_budget,
     to_emergence,
 )
 from .subspace import KEY_PARAMS, N_PARAMS
@@ -138,15 +138,15 @@ def sweep(
     if t_max is None:
         t_maxes = [default_t_max(n) for n in lengths]
     elif np.ndim(t_max) == 0:
-        t_maxes = [_check_positive("t_max", t_max)] * len(lengths)
+        t_maxes = [check_positive("t_max", t_max)] * len(lengths)
     else:
-        t_maxes = [_check_positive("t_max", t) for t in t_max]
+        t_maxes = [check_positive("t_max", t) for t in t_max]
         if len(t_maxes) != len(lengths):
             raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
     model = check_model(model, max(lengths))
     solver = resolve_solver(solver, max(lengths))
-    max_steps = _step_budget(max_steps, max(lengths), solver)
-    theta = _initial(theta0, dtype)
+    max_steps = step_budget(max_steps, max(lengths), solver)
+    theta = initial_theta(theta0, dtype)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = Mesh(np.array(devices), ("lengths",))
     n_dev = len(devices)

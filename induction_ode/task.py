@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .positions import check_positions, codes, random_symmetry
+from .positions import check_positions, check_query, codes, random_symmetry
 
 jax.config.update("jax_enable_x64", True)  # the core runs in float64
 
@@ -94,6 +94,7 @@ def sample_batch(
     tokens: str = "haar",
     phase: str = "uniform",
     positions: str = "paired",
+    query: str = "uniform",
     dtype=jnp.float64,
 ) -> Batch:
     """Draw ``batch`` independent sequences of the task.
@@ -114,9 +115,10 @@ def sample_batch(
             paired one; :func:`~induction_ode.positions.random_symmetry`) or ``"fixed"`` (no
             turn, a negative control that breaks the positional symmetry).
         positions: the code, ``"paired"`` or ``"sinusoidal"``.
+        query: ``"uniform"`` (``k`` uniform on ``{0 … N-1}``) or ``"last"`` (``k = N − 1``).
 
     Returns:
-        A :class:`Batch`; ``k`` is uniform on ``{0 … N-1}``.
+        A :class:`Batch`.
     """
     n_pairs = check_n_pairs(n_pairs)
     vocab_size = 2 * n_pairs if vocab_size is None else vocab_size
@@ -129,6 +131,7 @@ def sample_batch(
     if phase not in PHASE_KINDS:
         raise ValueError(f"phase must be one of {PHASE_KINDS}, got {phase!r}")
     check_positions(positions)
+    check_query(query)
     k_tok, k_phase, k_query = jax.random.split(key, 3)
     if tokens == "haar":
         frames = _haar_frames(k_tok, batch, d, dtype)
@@ -145,6 +148,8 @@ def sample_batch(
     else:
         pos = jnp.broadcast_to(pos, (batch, *pos.shape))
     k = jax.random.randint(k_query, (batch,), 0, n_pairs)
+    if query == "last":
+        k = jnp.full((batch,), n_pairs - 1, k.dtype)
     return _assemble(vocab, k, pos, n_pairs)
 
 

@@ -136,6 +136,7 @@ def train(
     eval_batch: int = 4096,
     layer1_mask: str = "strict",
     positions: str = "paired",
+    query: str = "uniform",
 ) -> TrainResult:
     """Train the full-weight network with optax, a fresh batch every step.
 
@@ -150,6 +151,7 @@ def train(
         layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
         positions: the positional code, ``"paired"`` (default) or ``"sinusoidal"``; the
             positional width is :func:`~induction_ode.positions.width`.
+        query: ``"uniform"`` (default) or ``"last"``, the pair the query asks for.
 
     Returns:
         A :class:`TrainResult`.
@@ -168,7 +170,8 @@ def train(
     if theta0 is not None:
         w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d, p))
     opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
-    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase, positions=positions)
+    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase)
+    sample.update(positions=positions, query=query)
     eval_data = sample_batch(k_eval, eval_batch, **sample)
 
     def mean_loss(w, data):

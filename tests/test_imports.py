@@ -83,17 +83,9 @@ def test_the_module_graph_has_no_cycle():
     assert find_cycle(graph) == [], " -> ".join(find_cycle(graph))
 
 
-PENDING = {
-    f"induction_ode.sweeps: from induction_ode.ode import {name}"
-    for name in ("_check_positive", "_initial", "_step_budget")
-}
-"""Private names still taken across modules, in the ODE core; its owners make them public (then
-this set goes). No other may be added."""
-
-
 def test_no_module_imports_a_private_name_from_another():
     _, private = import_graph()
-    assert set(private) <= PENDING, sorted(set(private) - PENDING)
+    assert private == [], sorted(private)
 
 
 @pytest.fixture

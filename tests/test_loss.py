@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import random_theta
 
-from induction_ode import POSITIONS, PARAM_NAMES, Model, population_loss, population_loss_direct
+from induction_ode import PARAM_NAMES, POSITIONS, Model, population_loss, population_loss_direct
 from induction_ode.loss import padded_loss
 
 # Two float64 evaluations of the same sum in different orders: agreement to 1e-12 relative

@@ -69,7 +69,9 @@ def test_closed_form_equals_explicit_network(layer1_mask, positions, query, n_pa
         np.testing.assert_allclose(g_fast, g_direct, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("option", [dict(layer1_mask="inclusive"), dict(positions="sinusoidal"), dict(query="last")])
+@pytest.mark.parametrize(
+    "option", [dict(layer1_mask="inclusive"), dict(positions="sinusoidal"), dict(query="last")]
+)
 def test_each_option_reaches_the_loss(option, rng):
     theta = jnp.asarray(random_theta(rng, 2.0))
     default = float(population_loss(theta, 3))
@@ -128,7 +130,8 @@ def test_sinusoidal_references():
         ("inclusive", None, INCLUSIVE_19),
     )
     for mask, free, ref in runs:
-        result = sweep([4, 16], solver="bdf", model=Model(positions="sinusoidal", layer1_mask=mask, free=free))
+        model = Model(positions="sinusoidal", layer1_mask=mask, free=free)
+        result = sweep([4, 16], solver="bdf", model=model)
         assert_t_star(result, ref)
         if free is not None:
             assert is_induction_head(result.results[1])  # α3, β2, γ3 alone form the head

@@ -48,8 +48,12 @@ def test_random_symmetry_is_orthogonal_and_keeps_the_grams(positions):
     batch = sample_batch(jax.random.PRNGKey(1), 16, n, 6, positions=positions)
     pos = np.asarray(batch.positions)
     want_c, want_s = stated_grams(positions, n)
-    np.testing.assert_allclose(pos @ pos.transpose(0, 2, 1), np.broadcast_to(want_c, (16, *want_c.shape)), atol=1e-13)
-    np.testing.assert_allclose(pos @ m @ pos.transpose(0, 2, 1), np.broadcast_to(want_s, (16, *want_s.shape)), atol=1e-13)
+    np.testing.assert_allclose(
+        pos @ pos.transpose(0, 2, 1), np.broadcast_to(want_c, (16, *want_c.shape)), atol=1e-13
+    )
+    np.testing.assert_allclose(
+        pos @ m @ pos.transpose(0, 2, 1), np.broadcast_to(want_s, (16, *want_s.shape)), atol=1e-13
+    )
     assert np.std(pos[:, 0, 0]) > 0.1  # the codes really turn
 
 
