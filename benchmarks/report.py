@@ -19,7 +19,7 @@ def lines_for(device: str, record: dict) -> list[str]:
 
     if "rhs_cost" in record:
         r = record["rhs_cost"]["results"]
-        fast, direct = r["fast"], r["direct"]
+        fast, direct = r.get("fast/paired", r.get("fast")), r.get("direct/paired", r.get("direct"))
         largest = fast["rows"][-1]
         row(
             "loss+gradient, fast closed form",

@@ -6,9 +6,11 @@ compiled once (compile time reported separately), then timed as the median of re
 ``block_until_ready``. A form stops growing T once one evaluation exceeds ``--budget`` s.
 For the fast form it also times the exact Jacobian of the vector field (``jax.jacfwd`` of the
 gradient: the Hessian, 19 tangents), which the stiff solver needs, and reports its cost in
-gradients.
+gradients. ``--positions`` picks the code(s): both codes are timed side by side, one length at
+a time, so that their ratio is measured under the same machine load.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
+        [--positions paired,sinusoidal]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from common import loglog_slope, median_time, save
 
-from induction_ode import population_loss, population_loss_direct
+from induction_ode import Model, population_loss, population_loss_direct
 
 
 def timed(fn, theta, repeats: int) -> tuple[float, float, list[float]]:
@@ -34,9 +36,9 @@ def timed(fn, theta, repeats: int) -> tuple[float, float, list[float]]:
     return compile_s, med, times
 
 
-def measure(loss_fn, n_pairs: int, repeats: int, hessian: bool) -> dict:
+def measure(loss_fn, n_pairs: int, repeats: int, hessian: bool, model: Model) -> dict:
     theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
-    loss = lambda th: loss_fn(th, n_pairs)  # noqa: E731
+    loss = lambda th: loss_fn(th, n_pairs, model=model)  # noqa: E731
     compile_s, med, times = timed(jax.value_and_grad(loss), theta, repeats)
     row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, compile_s=compile_s, median_s=med, times_s=times)
     if hessian:
@@ -59,26 +61,33 @@ def main():
         help="largest T of the direct form (at T = 513, XLA constant-folds its inputs for minutes on CPU)",
     )
     parser.add_argument("--fit-last", type=int, default=3, help="fit the exponent over this many largest T")
+    parser.add_argument("--positions", default="paired,sinusoidal", help="comma-separated codes to time")
     args = parser.parse_args()
 
     lengths = [n for n in (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if 2 * n + 1 <= args.t_max]
-    results = {}
-    for name, fn in (("fast", population_loss), ("direct", population_loss_direct)):
-        rows = []
-        for n in lengths:
-            if name == "direct" and 2 * n + 1 > args.direct_t_max:
-                break
+    forms = {
+        f"{name}/{code}": (fn, Model(positions=code))
+        for name, fn in (("fast", population_loss), ("direct", population_loss_direct))
+        for code in args.positions.split(",")
+    }
+    table = {name: [] for name in forms}
+    for n in lengths:  # both codes at one length before the next: their ratio shares the load
+        for name, (fn, model) in forms.items():
+            last = table[name][-1] if table[name] else None
+            direct = name.startswith("direct")
+            if (direct and 2 * n + 1 > args.direct_t_max) or (last and last["median_s"] > args.budget):
+                continue
             try:
-                row = measure(fn, n, args.repeats, hessian=name == "fast")
+                row = measure(fn, n, args.repeats, hessian=not direct, model=model)
             except (MemoryError, RuntimeError) as err:  # XLA reports out-of-memory as RuntimeError
                 print(f"{name} N={n}: stopped ({type(err).__name__}: {str(err)[:120]})")
-                break
-            rows.append(row)
+                continue
+            table[name].append(row)
             ms, comp = row["median_s"] * 1e3, row["compile_s"]
             hess = f"  Hessian {row['hessian_in_gradients']:.1f} gradients" if "hessian_s" in row else ""
-            print(f"{name:6s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s){hess}")
-            if row["median_s"] > args.budget:
-                break
+            print(f"{name:17s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s){hess}")
+    results = {}
+    for name, rows in table.items():
         k = min(args.fit_last, len(rows))
         tail = rows[-k:]
         exponent = (

@@ -4,7 +4,7 @@ Freezes each of the 19 pseudo-parameters at 0 in turn, then searches greedily fo
 free set that still forms a head (loss halves and ≥ 50% of the query's layer-2 weight on the
 correct label). Writes ``mechanism.json`` in the working directory.
 
-    python examples/mechanism.py [N] [strict|inclusive]
+    python examples/mechanism.py [N] [strict|inclusive] [paired|sinusoidal]
 """
 
 import json
@@ -21,9 +21,12 @@ from induction_ode import (
 )
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-model = Model(layer1_mask=sys.argv[2] if len(sys.argv) > 2 else "strict")
+model = Model(
+    layer1_mask=sys.argv[2] if len(sys.argv) > 2 else "strict",
+    positions=sys.argv[3] if len(sys.argv) > 3 else "paired",
+)
 study = removal_study(n, model=model)
-print(f"N = {n}, {model.layer1_mask} layer-1 mask: removing one pseudo-parameter (frozen at 0)")
+print(f"N = {n}, {model.layer1_mask} mask, {model.positions} code: removing one pseudo-parameter (held at 0)")
 removals = {}
 for name, e in study.items():
     head = is_induction_head(e)
@@ -41,7 +44,7 @@ print(
 )
 record = dict(
     n_pairs=n,
-    layer1_mask=model.layer1_mask,
+    model=model.to_json(),
     removals=removals,
     prevents=[k for k, v in removals.items() if not v["head"]],
     minimal_free_set=list(minimal),
