@@ -70,8 +70,10 @@ def lines_for(device: str, record: dict) -> list[str]:
                 counts = f", {r['num_steps']} steps" if r.get("num_steps") else ""
                 counts += f", {r['num_fev']} ∇L, {r['num_jev']} ∇²L" if r.get("num_jev") is not None else ""
                 parts.append(f"{r['solver']} {r['run_s']:.3g} s{counts}")
-            mask = record[key]["settings"].get("layer1_mask", "strict")
-            row(f"to 2t* at N = {n}, {mask} mask (run time, compilation apart)", "; ".join(parts), key)
+            settings = record[key]["settings"]
+            mask, code = settings.get("layer1_mask", "strict"), settings.get("positions", "sinusoidal")
+            label = f"to 2t* at N = {n}, {mask} mask, {code} code (run time, compilation apart)"
+            row(label, "; ".join(parts), key)
     if "sharding" in record:
         rows = record["sharding"]["results"]["rows"]
         text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)

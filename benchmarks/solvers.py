@@ -34,7 +34,7 @@ from common import save
 
 from induction_ode import Model, emergence_time
 from induction_ode.ode import integrate_to
-from induction_ode.records import read_json
+from induction_ode.records import model_of, read_json
 
 ALL = ("bdf", "tsit5", "kvaerno5", "scipy-bdf", "pybamm-bdf")
 MAX_N = {"tsit5": 64, "kvaerno5": 64, "pybamm-bdf": 128}
@@ -120,6 +120,7 @@ def main():
     parser.add_argument("--solvers", default=",".join(ALL))
     parser.add_argument("--rtol", type=float, default=1e-8)
     parser.add_argument("--layer1-mask", default="strict", help="strict (default model) or inclusive")
+    parser.add_argument("--positions", default="paired", help="paired (default model) or sinusoidal")
     parser.add_argument("--record", default=None, help="a sweep record of the same model to take t* from")
     parser.add_argument(
         "--max-n",
@@ -128,12 +129,12 @@ def main():
     )
     args = parser.parse_args()
     max_n = {k: int(v) for k, v in (p.split("=") for p in args.max_n.split(",") if p)}
-    model = Model(layer1_mask=args.layer1_mask)
+    model = Model(layer1_mask=args.layer1_mask, positions=args.positions)
     known = {}
     if args.record:
         record = read_json(args.record)
-        if record["config"].get("layer1_mask", "strict") != args.layer1_mask:
-            raise SystemExit(f"{args.record} is a sweep of another layer-1 mask")
+        if model_of(record["config"]).replace(free=None) != model:
+            raise SystemExit(f"{args.record} is a sweep of another model")
         known = {r["n_pairs"]: r for r in record["lengths"]}
     rows = []
     for n in [int(v) for v in args.n_pairs.split(",")]:
@@ -162,6 +163,7 @@ def main():
                 t_end=t_end,
                 emerged=emerged,
                 layer1_mask=args.layer1_mask,
+                positions=args.positions,
                 alpha3_end=float(y_end[2]),
                 max_rel_diff_to_first=float(np.max(np.abs(y_end - reference)) / np.max(np.abs(reference))),
             )
@@ -175,6 +177,7 @@ def main():
             print(f"N={n:4d} run time relative to bdf: {ratios}")
     key = "solvers_N" + args.n_pairs.replace(",", "_")
     key += "" if args.layer1_mask == "strict" else "_" + args.layer1_mask
+    key += "" if args.positions == "paired" else "_" + args.positions
     save(key, vars(args), dict(rows=rows))
 
 

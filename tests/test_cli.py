@@ -56,6 +56,8 @@ def test_sweep_writes_records_and_figure(sweep_dir):
     assert record["kind"] == "sweep"
     assert set(record["config"]) == {
         "layer1_mask",
+        "positions",
+        "query",
         "metric",
         "loss",
         "vocab_size",
@@ -68,11 +70,12 @@ def test_sweep_writes_records_and_figure(sweep_dir):
         "solver",
     }
     assert record["config"]["layer1_mask"] == "strict"
+    assert record["config"]["positions"] == "paired" and record["config"]["query"] == "uniform"
     assert {"induction_ode", "jax", "device"} <= set(record["environment"])
     assert [r["n_pairs"] for r in record["lengths"]] == [1, 2, 3]
     for r in record["lengths"]:
         assert r["seq_len"] == 2 * r["n_pairs"] + 1 and r["emerged"]
-        assert set(r["half_times"]) == {"alpha3", "beta2", "gamma3"}
+        assert set(r["half_times"]) == set(r["paper_times"]) == {"alpha3", "beta2", "gamma3"}
     assert record["fit"]["used"] == [0, 1, 2]
     lines = (sweep_dir / "results.csv").read_text().splitlines()
     assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
@@ -184,6 +187,10 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         (["sweep", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
         (["sweep", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),
         (["clamp", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),
+        (["sweep", "--n-pairs", "2", "--positions", "rope"], "unknown positions"),
+        (["simulate", "--n-pairs", "2", "--positions", "rope"], "unknown positions"),
+        (["crosscheck", "--n-pairs", "2", "--query", "first"], "unknown query"),
+        (["clamp", "--n-pairs", "2", "--query", "first"], "unknown query"),
         (["clamp", "--n-pairs", "2", "--clamps", "match,induction"], "unknown clamp"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha9=1"], "alpha9"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha3=x"], "not a number"),
@@ -211,12 +218,48 @@ def test_resume_with_another_configuration(sweep_dir):
     assert result.exit_code == 2 and "another configuration" in result.output
 
 
-def test_resume_refuses_another_mask(sweep_dir):
+@pytest.mark.parametrize(
+    "option, said",
+    [
+        (["--layer1-mask", "inclusive"], "layer1_mask='strict' there, 'inclusive' here"),
+        (["--positions", "sinusoidal"], "positions='paired' there, 'sinusoidal' here"),
+        (["--query", "last"], "query='uniform' there, 'last' here"),
+    ],
+)
+def test_resume_refuses_another_network(sweep_dir, option, said):
     args = ["sweep", "--n-pairs", "1,2,3", "--out", str(sweep_dir), "--resume", "--rtol", "1e-7"]
-    result = runner.invoke(app, [*args, "--layer1-mask", "inclusive"])
+    result = runner.invoke(app, [*args, *option])
     assert result.exit_code == 2
-    assert "layer1_mask='strict' there, 'inclusive' here" in result.output
+    assert said in result.output
     assert result.output.strip().count("\n") == 0
+
+
+def test_resume_reads_a_legacy_record_as_sinusoidal(tmp_path):
+    """A record written before the paired code existed has no ``positions``: it was sinusoidal."""
+    config = dict(layer1_mask="strict", metric="identity", loss="mse", vocab_size=None, free=None, clamp=None)
+    config.update(rtol=1e-7, atol=1e-9, t_max=None, precision="float64", solver="auto")
+    (tmp_path / "results.json").write_text(json.dumps(dict(kind="sweep", config=config, lengths=[])))
+    args = ["sweep", "--n-pairs", "1", "--rtol", "1e-7", "--out", str(tmp_path), "--resume"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "positions='sinusoidal' there, 'paired' here" in result.output
+
+
+@pytest.mark.parametrize("option", [["--positions", "sinusoidal"], ["--query", "last"]])
+def test_sweep_round_trips_the_network(option, tmp_path):
+    """The CLI's option reaches the library (t* is the library's for that model) and the record."""
+    from induction_ode import Model, emergence_time
+
+    args = ["sweep", "--n-pairs", "2", "--rtol", "1e-7", "--solver", "tsit5", "--out", str(tmp_path)]
+    result = runner.invoke(app, [*args, *option])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "results.json").read_text())
+    key, value = option[0][2:], option[1]
+    assert record["config"][key] == value
+    model = Model(**{key: value})
+    want = emergence_time(2, model=model, rtol=1e-7, atol=1e-9, solver="tsit5").t_star
+    assert record["lengths"][0]["t_star"] == pytest.approx(want, rel=1e-12)
+    assert record["lengths"][0]["t_star"] != pytest.approx(emergence_time(2, solver="tsit5").t_star, rel=1e-3)
 
 
 def test_clamp_writes_table_record_and_figure(tmp_path):
