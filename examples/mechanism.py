@@ -1,8 +1,8 @@
 """Which pseudo-parameters does an induction head need? Single removals and a minimal set.
 
 Freezes each of the 19 pseudo-parameters at 0 in turn, then searches greedily for a minimal
-free set that still forms a head (loss halves and ≥ 50% of the query's layer-2 weight on the
-correct label). Writes ``mechanism.json`` in the working directory.
+free set that still forms a head (the loss halves and the query's layer-2 attention puts at
+least twice the weight of any other position on the correct label: ``is_induction_head``). Writes ``mechanism.json`` in the working directory.
 
     python examples/mechanism.py [N] [strict|inclusive] [paired|sinusoidal]
 """
@@ -31,9 +31,15 @@ removals = {}
 for name, e in study.items():
     head = is_induction_head(e)
     removals[name] = dict(
-        head=head, t_star=e.t_star if e.emerged else None, label_attention=e.label_attention
+        head=head,
+        t_star=e.t_star if e.emerged else None,
+        label_attention=e.label_attention,
+        label_contrast=e.label_contrast,
     )
-    print(f"  without {name:8s}: head={head!s:5}  t*={e.t_star:.6g}  label attention={e.label_attention:.3f}")
+    print(
+        f"  without {name:8s}: head={head!s:5}  t*={e.t_star:.6g}  "
+        f"label attention={e.label_attention:.3f}  contrast={e.label_contrast:.3g}"
+    )
 tries = []
 minimal = minimal_free_set(
     n, on_try=lambda free, head: tries.append(dict(free=list(free), head=head)), model=model

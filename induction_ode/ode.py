@@ -348,6 +348,9 @@ class Emergence(NamedTuple):
         order: the three names sorted by half-time.
         label_attention: the query's layer-2 weight on the correct label at ``2 t_star``,
             averaged over the query's pairs (all of them, or the last for ``query="last"``).
+        label_contrast: at ``2 t_star``, the smallest over the query's pairs of the layer-2
+            weight on the correct label divided by the largest weight on any other position
+            (> 1: the label is the most attended position for every query).
         loss0: the loss at ``t = 0``.
         theta_star: ``(19,)`` θ at ``t_star``; ``theta_end``: θ at ``2 t_star``.
         t_max: the time limit used.
@@ -366,6 +369,7 @@ class Emergence(NamedTuple):
     paper_times: dict
     order: tuple
     label_attention: float
+    label_contrast: float
     loss0: float
     theta_star: np.ndarray
     theta_end: np.ndarray
@@ -414,7 +418,7 @@ def emergence_core(
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
     order), ``paper_times`` ``(3,)`` (first time ``|x| ≥`` :data:`EMERGENCE_LEVEL`, on
     ``[0, 2 t_star]``, or the whole integration without a head; ``nan`` where not reached),
-    ``label_attention``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
+    ``label_attention``, ``label_contrast``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
     ``counts`` ``(3,)`` (steps, gradient and Jacobian evaluations of both segments; ``-1``
     where the solver does not count) and ``solved`` (no segment ran out of steps or failed).
     """
@@ -472,13 +476,19 @@ def emergence_core(
     paper = _first_crossing(lambda t: jnp.abs(path(t)), horizon, jnp.abs(start_key), level)
     fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength, **model.network())
     on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
-    label_attention = jnp.sum(on_label * query_weights(n_pairs, n_pad, model.query, dtype))
+    asked = query_weights(n_pairs, n_pad, model.query, dtype)
+    label_attention = jnp.sum(on_label * asked)
+    is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
+    runner_up = jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1)
+    lead = on_label / jnp.maximum(runner_up, jnp.finfo(dtype).tiny)
+    label_contrast = jnp.min(jnp.where(asked > 0, lead, jnp.inf))
     return dict(
         t_star=t_star,
         emerged=emerged,
         half_times=halves,
         paper_times=paper,
         label_attention=jnp.where(emerged, label_attention, jnp.nan),
+        label_contrast=jnp.where(emerged, label_contrast, jnp.nan),
         loss0=loss0,
         theta_star=model.effective(t_star, theta_star)[0],
         theta_end=theta_end_eff,
@@ -561,6 +571,7 @@ def to_emergence(n_pairs: int, t_max: float, solver: str, arrays: dict) -> Emerg
         paper_times=paper,
         order=order,
         label_attention=float(arrays["label_attention"]),
+        label_contrast=float(arrays["label_contrast"]),
         loss0=float(arrays["loss0"]),
         theta_star=np.asarray(arrays["theta_star"], np.float64),
         theta_end=np.asarray(arrays["theta_end"], np.float64),

@@ -94,6 +94,7 @@ def emergence_record(e: Emergence, wall_time: float) -> dict:
         paper_times=e.paper_times,
         order=list(e.order),
         label_attention=e.label_attention,
+        label_contrast=e.label_contrast,
         loss0=e.loss0,
         theta_star=e.theta_star,
         theta_end=e.theta_end,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from induction_ode import Clamp, emergence_time, is_induction_head, removal_study
+from induction_ode.mechanism import HEAD_CONTRAST
 
 
 def test_parse_clamp_specs():
@@ -40,4 +41,14 @@ def test_removing_the_readout_freezes_everything():
 
 def test_full_run_is_an_induction_head():
     e = emergence_time(3)
-    assert is_induction_head(e) and e.label_attention > 0.5
+    assert is_induction_head(e) and e.label_contrast >= HEAD_CONTRAST and e.label_attention > 0.5
+
+
+def test_criterion_rejects_a_flat_or_misplaced_layer_2():
+    """The same run with its layer-2 contrast replaced: uniform attention (contrast 1) and a label
+    that only ties its runner-up are not heads, a clear lead is."""
+    e = emergence_time(3)
+    assert not is_induction_head(e._replace(label_contrast=1.0))
+    assert not is_induction_head(e._replace(label_contrast=0.99 * HEAD_CONTRAST))
+    assert not is_induction_head(e._replace(emerged=False))
+    assert is_induction_head(e._replace(label_contrast=HEAD_CONTRAST))
