@@ -50,6 +50,14 @@ too): its rule calls the core once on all lanes instead of letting ``vmap`` turn
 that ``fun``/``jac``/``event`` close over and that are traced are hoisted into explicit
 inputs: the batched ones become lane inputs, the others stay shared (not broadcast).
 
+Layout. The loop carries a :class:`_State` of NamedTuples (position, Newton matrix, dense
+buffers, counters); its body :func:`_step` calls the stages, pure functions that each state
+their shapes: :func:`_clip_to_end`, :func:`_refactor` (LU), :func:`_predict`,
+:func:`_newton` (with its convergence test), :func:`_reevaluate_jacobian`,
+:func:`_advance_differences`, :func:`_control` (error test, step size and order, with
+:func:`_select_order`), :func:`_store_dense` (dense output) and :func:`_locate_event`
+(with :func:`_find_root`).
+
 Units: ``t`` is whatever time the ODE is written in; ``y`` has the units of the state.
 """
 
@@ -85,8 +93,7 @@ _KAPPA = np.array([0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0])
 _GAMMA = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1))])
 _ALPHA = (1.0 - _KAPPA) * _GAMMA
 _ERROR_CONST = _KAPPA * _GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2)
-
-_STAT_NAMES = ("num_steps", "num_accepted", "num_rejected", "num_fev", "num_jev", "num_lu")
+_GAMMA_ROWS = np.concatenate([_GAMMA, np.zeros(_N_ROWS - _N_DENSE)])  # γ for each row of D
 
 
 def _interpolate(t, t_end, h, order, d):
@@ -214,6 +221,563 @@ def _lane_where(mask, new, old):
     return jnp.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
 
 
+# --------------------------------------------------------------------------------------------
+# The solver state, carried through the jitted ``lax.while_loop`` of :func:`_bdf_batched`.
+
+
+class _Problem(NamedTuple):
+    """What every stage reads and none changes, for ``B`` lanes of ``n`` unknowns.
+
+    ``fun(t, y, args) -> (B, n)``, ``jac(t, y, args) -> (B, n, n)`` and ``event(t, y, args) ->
+    (B,)`` (or None) take ``t``: ``(B,)``, ``y``: ``(B, n)`` and the lane pytree ``args``; they
+    are the per-lane callables under ``jax.vmap``, their results in the working dtype.
+    ``t1``, ``rtol``, ``atol``: ``(B,)``.
+    """
+
+    fun: Callable
+    jac: Callable
+    event: Callable | None
+    args: Any
+    t1: jax.Array
+    rtol: jax.Array
+    atol: jax.Array
+
+
+class _Position(NamedTuple):
+    """Where each lane stands: ``t``, ``h`` (the next step size): ``(B,)``; ``d``: ``(B, 8, n)``
+    the differences of orders ``0 … order + 2`` at spacing ``h`` (``d[:, 0]`` is ``y(t)``);
+    ``order``: ``(B,)`` int32 in ``1 … 5``; ``n_equal``: ``(B,)`` int32, the steps taken at
+    this ``h`` and order."""
+
+    t: jax.Array
+    h: jax.Array
+    d: jax.Array
+    order: jax.Array
+    n_equal: jax.Array
+
+
+class _Linear(NamedTuple):
+    """The Newton matrix of each lane: ``jac``: ``(B, n, n)``; ``lu``, ``piv``: ``(B, n, n)``,
+    ``(B, n)`` int32, the LU of ``I - c jac``, meaningful where ``lu_valid`` (``(B,)`` bool;
+    cleared whenever ``c`` or ``jac`` changes); ``jac_current``: ``(B,)`` bool, ``jac`` was
+    re-evaluated after the last accepted step (false at the start), so a Newton failure halves
+    the step instead; ``crate``: ``(B,)`` the Newton convergence-rate estimate, carried from
+    step to step and reset to 1 with each new LU."""
+
+    jac: jax.Array
+    lu: jax.Array
+    piv: jax.Array
+    lu_valid: jax.Array
+    jac_current: jax.Array
+    crate: jax.Array
+
+
+class _Dense(NamedTuple):
+    """The dense-output buffers, the fields of :class:`BDFSolution` of the same names:
+    ``count``: ``(B,)`` int32; ``ts``, ``hs``: ``(B, max_steps)``; ``orders``: ``(B,
+    max_steps)`` int32; ``ds``: ``(B, max_steps, 6, n)``. Entries beyond ``count`` are padding."""
+
+    count: jax.Array
+    ts: jax.Array
+    hs: jax.Array
+    orders: jax.Array
+    ds: jax.Array
+
+
+class _Stats(NamedTuple):
+    """The counters of ``BDFSolution.stats``, each ``(B,)`` int32."""
+
+    num_steps: jax.Array
+    num_accepted: jax.Array
+    num_rejected: jax.Array
+    num_fev: jax.Array
+    num_jev: jax.Array
+    num_lu: jax.Array
+
+
+class _NewtonResult(NamedTuple):
+    """The outcome of :func:`_newton`: the iterate ``y`` and the correction ``dsum = y -
+    y_pred`` (``(B, n)``); ``converged``: ``(B,)`` bool; ``n_iter``, ``nfev``: ``(B,)`` int32,
+    the iterations and calls of ``fun`` per lane."""
+
+    y: jax.Array
+    dsum: jax.Array
+    converged: jax.Array
+    n_iter: jax.Array
+    nfev: jax.Array
+
+
+class _State(NamedTuple):
+    """The loop carry. ``done``, ``fired``: ``(B,)`` bool (a lane that is done stops changing);
+    ``result``: ``(B,)`` int32 result code; ``t_ev``, ``y_ev``: ``(B,)``, ``(B, n)`` the event
+    (meaningful where ``fired``)."""
+
+    pos: _Position
+    linear: _Linear
+    dense: _Dense
+    stats: _Stats
+    done: jax.Array
+    result: jax.Array
+    fired: jax.Array
+    t_ev: jax.Array
+    y_ev: jax.Array
+
+
+# --------------------------------------------------------------------------------------------
+# The initial state and the stages of a step (:func:`_step`). Every array has the lane axis B.
+
+
+def _error_scale(prob: _Problem, y):
+    """``atol + rtol |y|``, ``(B, n)`` for ``y``: ``(B, n)``: the scale of every RMS norm."""
+    return prob.atol[:, None] + prob.rtol[:, None] * jnp.abs(y)
+
+
+def _initial_state(prob: _Problem, t0, y0, first_step, max_steps: int) -> _State:
+    """The state at ``t0`` (``(B,)``) and ``y0`` (``(B, n)``): order 1, ``D = (y0, h f0)``, the
+    Jacobian at ``t0`` (no LU yet). ``first_step``: ``(B,)`` or None for Hairer, Nørsett &
+    Wanner's selection (Sec. II.4, for order 1, as SciPy's ``select_initial_step``); lanes
+    with ``t1 <= t0``, or whose event is ``<= 0`` at ``t0``, start done."""
+    n_lanes, n = y0.shape
+    dtype = y0.dtype
+    f0 = prob.fun(t0, y0, prob.args)
+    interval = prob.t1 - t0
+    live = interval > 0
+    one = jnp.ones((n_lanes,), jnp.int32)
+    if first_step is None:
+        scale = _error_scale(prob, y0)
+        d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
+        h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+        h0 = jnp.where(live, jnp.minimum(h0, interval), 1.0)
+        f1 = prob.fun(t0 + h0, y0 + h0[:, None] * f0, prob.args)
+        d2 = _rms((f1 - f0) / scale) / h0
+        h1 = jnp.where(
+            (d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3), jnp.sqrt(0.01 / jnp.maximum(d1, d2))
+        )
+        h = jnp.minimum(jnp.minimum(100 * h0, h1), interval)
+        nfev = 2 * one
+    else:
+        h = jnp.minimum(jnp.broadcast_to(jnp.asarray(first_step, dtype), (n_lanes,)), interval)
+        nfev = one
+    h = jnp.where(live, h, 1.0)
+    d = jnp.zeros((n_lanes, _N_ROWS, n), dtype).at[:, 0].set(y0).at[:, 1].set(f0 * h[:, None])
+    fired = jnp.zeros((n_lanes,), bool)
+    if prob.event is not None:
+        fired = live & (prob.event(t0, y0, prob.args) <= 0)
+    zeros_i = jnp.zeros((n_lanes,), jnp.int32)
+    return _State(
+        pos=_Position(t=t0, h=h, d=d, order=one, n_equal=zeros_i),
+        linear=_Linear(
+            jac=prob.jac(t0, y0, prob.args),
+            lu=jnp.zeros((n_lanes, n, n), dtype),
+            piv=jnp.zeros((n_lanes, n), jnp.int32),
+            lu_valid=jnp.zeros((n_lanes,), bool),
+            jac_current=jnp.zeros((n_lanes,), bool),
+            crate=jnp.ones((n_lanes,), dtype),
+        ),
+        dense=_Dense(
+            count=zeros_i,
+            ts=jnp.full((n_lanes, max_steps), jnp.inf, dtype),
+            hs=jnp.zeros((n_lanes, max_steps), dtype),
+            orders=jnp.zeros((n_lanes, max_steps), jnp.int32),
+            ds=jnp.zeros((n_lanes, max_steps, _N_DENSE, n), dtype),
+        ),
+        stats=_Stats(
+            num_steps=zeros_i,
+            num_accepted=zeros_i,
+            num_rejected=zeros_i,
+            num_fev=nfev,
+            num_jev=one,
+            num_lu=zeros_i,
+        ),
+        done=~live | fired,
+        result=jnp.where(fired, EVENT, SUCCESS).astype(jnp.int32),
+        fired=fired,
+        t_ev=t0,
+        y_ev=y0,
+    )
+
+
+def _clip_to_end(pos: _Position, t1, attempt):
+    """Shorten the step of the ``attempt`` lanes (``(B,)`` bool) that would pass ``t1``.
+
+    Returns ``(pos, t_new, clip)``: ``pos`` with ``h = t1 - t``, ``D`` re-interpolated to it
+    and ``n_equal = 0`` on the clipped lanes; ``t_new``: ``(B,)`` the end of the step
+    (exactly ``t1`` where clipped); ``clip``: ``(B,)`` bool.
+    """
+    clip = attempt & (pos.t + pos.h > t1)
+    h = jnp.where(clip, t1 - pos.t, pos.h)
+    d = _lane_where(clip, _change_d(pos.d, pos.order, h / pos.h), pos.d)
+    t_new = jnp.where(clip, t1, pos.t + h)
+    return pos._replace(h=h, d=d, n_equal=jnp.where(clip, 0, pos.n_equal)), t_new, clip
+
+
+def _refactor(linear: _Linear, c, need) -> _Linear:
+    """The LU of ``I - c J`` (``c``: ``(B,)``) for the lanes that ``need`` it (``(B,)`` bool).
+
+    Behind one ``lax.cond`` on ``any(need)``; the other lanes keep their LU. The refactored
+    lanes become ``lu_valid`` and their rate estimate restarts at 1 (a new matrix).
+    """
+
+    def refactor(ops):
+        lu, piv = ops
+        eye = jnp.eye(linear.jac.shape[-1], dtype=linear.jac.dtype)
+        lu_new, piv_new = jax.vmap(jax.scipy.linalg.lu_factor)(eye - c[:, None, None] * linear.jac)
+        return _lane_where(need, lu_new, lu), _lane_where(need, piv_new, piv)
+
+    lu, piv = lax.cond(jnp.any(need), refactor, lambda ops: ops, (linear.lu, linear.piv))
+    crate = jnp.where(need, 1.0, linear.crate)
+    return linear._replace(lu=lu, piv=piv, lu_valid=linear.lu_valid | need, crate=crate)
+
+
+def _reevaluate_jacobian(prob: _Problem, linear: _Linear, need, t, y) -> _Linear:
+    """The Jacobian at ``(t, y)`` (``(B,)``, ``(B, n)``) for the lanes that ``need`` it.
+
+    Behind one ``lax.cond`` on ``any(need)``. Those lanes become ``jac_current`` and lose
+    their LU (``lu_valid`` cleared), so the retried step refactors.
+    """
+
+    def rejac(jac):
+        return _lane_where(need, prob.jac(t, y, prob.args), jac)
+
+    jac = lax.cond(jnp.any(need), rejac, lambda jac: jac, linear.jac)
+    return linear._replace(jac=jac, jac_current=linear.jac_current | need, lu_valid=linear.lu_valid & ~need)
+
+
+def _predict(d, order):
+    """The predictor and the constant part of the corrector equation.
+
+    ``d``: ``(B, 8, n)`` the differences at the step's spacing; ``order``: ``(B,)`` int32.
+    Returns ``(y_pred, psi)``, each ``(B, n)``: ``y_pred = Σ_{j ≤ k} D_j`` and ``psi = Σ_{1
+    ≤ j ≤ k} γ_j D_j / α_k``, so that the corrector solves ``d - c f(t_new, y_pred + d) + psi
+    = 0`` for the correction ``d``.
+    """
+    rows = jnp.arange(_N_ROWS)
+    upto = (rows[None, :] <= order[:, None])[:, :, None]
+    y_pred = jnp.sum(jnp.where(upto, d, 0.0), axis=1)
+    gamma = jnp.asarray(_GAMMA_ROWS, d.dtype)
+    weights = jnp.where((rows[None, :] >= 1) & (rows[None, :] <= order[:, None]), gamma[None, :], 0.0)
+    psi = jnp.sum(d * weights[:, :, None], axis=1) / jnp.asarray(_ALPHA, d.dtype)[order][:, None]
+    return y_pred, psi
+
+
+def _newton(prob: _Problem, linear: _Linear, t_new, y_pred, psi, c, scale, attempt, order):
+    """Simplified Newton for ``y = y_pred + d`` with ``d - c f(t_new, y) + psi = 0``.
+
+    At most ``NEWTON_MAXITER`` iterations with ``linear``'s LU, on the ``attempt`` lanes
+    (``(B,)`` bool). CVODE's test (module docstring): a lane converges when ``‖Δ‖ min(1,
+    ρ) ≤ NEWTON_COEF / C_k``, RMS norm of ``Δ / scale`` (``scale``: ``(B, n)``); it fails on a
+    rate ``> 2`` or a non-finite ``f`` or ``Δ``. ``t_new``, ``c``: ``(B,)``; ``y_pred``,
+    ``psi``: ``(B, n)``; ``order``: ``(B,)`` int32.
+
+    Returns ``(_NewtonResult, linear)``, ``linear`` with the updated ``crate``.
+    """
+    n_lanes = y_pred.shape[0]
+    tol = NEWTON_COEF / jnp.asarray(_ERROR_CONST, y_pred.dtype)[order]
+    solve = jax.vmap(lambda lu, piv, b: jax.scipy.linalg.lu_solve((lu, piv), b))
+
+    def cond(carry):
+        k, _, _, _, _, active, _, _, _ = carry
+        return (k < NEWTON_MAXITER) & jnp.any(active)
+
+    def body(carry):
+        k, y, dsum, norm_old, crate, active, converged, n_iter, nfev = carry
+        f = prob.fun(t_new, y, prob.args)
+        nfev = nfev + active.astype(jnp.int32)
+        dy = solve(linear.lu, linear.piv, c[:, None] * f - psi - dsum)
+        dy_norm = _rms(dy / scale)
+        # The rate estimate carries over from earlier steps (CVODE); the first correction
+        # of a step can pass when the carried rate says the iteration contracts fast.
+        rate = dy_norm / norm_old
+        has_rate = k > 0
+        crate = jnp.where(active & has_rate, jnp.maximum(0.3 * crate, rate), crate)
+        diverging = has_rate & (rate > 2)
+        bad = ~jnp.all(jnp.isfinite(f), axis=-1) | ~jnp.isfinite(dy_norm) | diverging
+        step = active & ~bad
+        y = _lane_where(step, y + dy, y)
+        dsum = _lane_where(step, dsum + dy, dsum)
+        conv = step & (dy_norm * jnp.minimum(1.0, crate) <= tol)
+        n_iter = jnp.where(active, k + 1, n_iter)
+        norm_old = jnp.where(step, dy_norm, norm_old)
+        return (k + 1, y, dsum, norm_old, crate, active & step & ~conv, converged | conv, n_iter, nfev)
+
+    zeros_i = jnp.zeros((n_lanes,), jnp.int32)
+    init = (
+        jnp.int32(0),
+        y_pred,
+        jnp.zeros_like(y_pred),
+        jnp.ones((n_lanes,), y_pred.dtype),
+        linear.crate,
+        attempt,
+        jnp.zeros((n_lanes,), bool),
+        zeros_i,
+        zeros_i,
+    )
+    _, y, dsum, _, crate, _, converged, n_iter, nfev = lax.while_loop(cond, body, init)
+    return _NewtonResult(y, dsum, converged, n_iter, nfev), linear._replace(crate=crate)
+
+
+def _advance_differences(d, dsum, order):
+    """The differences after an accepted step: ``(B, 8, n)`` from ``d`` (``(B, 8, n)``, before
+    the step) and the Newton correction ``dsum`` (``(B, n)``); ``order``: ``(B,)`` int32.
+
+    ``D_{k+2} ← dsum - D_{k+1}``, ``D_{k+1} ← dsum``, then ``D_j ← D_j + D_{j+1}`` for ``j = k
+    … 0`` (``∇^{j+1} y_n = ∇^j y_n - ∇^j y_{n-1}``); ``[:, 0]`` is the new ``y``. Rows beyond
+    ``k + 2`` are left as they were.
+    """
+    rows = jnp.arange(_N_ROWS)
+    d_next = jnp.take_along_axis(d, (order + 1)[:, None, None], axis=1)[:, 0]
+    d_acc = jnp.where((rows == order[:, None] + 2)[:, :, None], (dsum - d_next)[:, None], d)
+    d_acc = jnp.where((rows == order[:, None] + 1)[:, :, None], dsum[:, None], d_acc)
+    for i in reversed(range(_N_DENSE)):
+        d_acc = d_acc.at[:, i].set(
+            jnp.where((i <= order)[:, None], d_acc[:, i] + d_acc[:, i + 1], d_acc[:, i])
+        )
+    return d_acc
+
+
+def _select_order(d_acc, order, error_norm, scale, safety):
+    """The order among ``k - 1, k, k + 1`` that allows the largest step, and that step factor.
+
+    ``d_acc``: ``(B, 8, n)`` the differences after the accepted step; ``order``: ``(B,)``
+    int32; ``error_norm``: ``(B,)`` the error estimate at order ``k``; ``scale``: ``(B, n)``
+    ``atol + rtol |y_new|``; ``safety``: ``(B,)``. Returns ``(new_order, factor)``, ``(B,)``
+    int32 and ``(B,)`` in ``[MIN_FACTOR, MAX_FACTOR]``.
+    """
+    error_const = jnp.asarray(_ERROR_CONST, d_acc.dtype)
+    d_at = lambda k: jnp.take_along_axis(d_acc, k[:, None, None], axis=1)[:, 0]  # noqa: E731
+    err_m = jnp.where(
+        order > 1,
+        _rms(error_const[order - 1][:, None] * d_at(jnp.maximum(order, 1)) / scale),
+        jnp.inf,
+    )
+    err_p = jnp.where(
+        order < MAX_ORDER,
+        _rms(error_const[jnp.minimum(order + 1, MAX_ORDER)][:, None] * d_at(order + 2) / scale),
+        jnp.inf,
+    )
+    norms = jnp.stack([err_m, error_norm, err_p], axis=-1)
+    expo = -1.0 / (order[:, None] + jnp.arange(3)).astype(d_acc.dtype)
+    factors = norms**expo
+    new_order = order + jnp.argmax(factors, axis=-1).astype(jnp.int32) - 1
+    return new_order, jnp.clip(safety * jnp.max(factors, axis=-1), MIN_FACTOR, MAX_FACTOR)
+
+
+def _control(prob: _Problem, pos: _Position, t_new, d_acc, newton: _NewtonResult, halve):
+    """The error test and the step size and order for the next attempt.
+
+    ``pos``: this attempt (``h`` already clipped to ``t1``); ``t_new``: ``(B,)`` its end;
+    ``d_acc``: ``(B, 8, n)`` the differences were it accepted; ``newton``: the corrector's
+    outcome; ``halve``: ``(B,)`` bool, Newton failed with a current Jacobian. The local error
+    is ``C_k dsum`` in the RMS norm relative to ``atol + rtol |y|``; a converged step passes
+    when it is ``≤ 1``.
+
+    Returns ``(pos, accept, reject, select)`` (each mask ``(B,)`` bool): an accepted lane
+    moves to ``t_new`` with ``d_acc``; a rejected one (error test failed, or ``halve``) stays
+    with ``h`` shrunk; after ``order + 1`` accepted steps at one ``h`` a lane ``select``-s
+    order and step (:func:`_select_order`). ``D`` is re-interpolated once for either change.
+    Lanes neither accepted nor rejected (Newton failed with a stale Jacobian, or not
+    attempting) keep ``pos``.
+    """
+    order = pos.order
+    dtype = d_acc.dtype
+    scale = _error_scale(prob, newton.y)
+    error_norm = _rms(jnp.asarray(_ERROR_CONST, dtype)[order][:, None] * newton.dsum / scale)
+    accept = newton.converged & (error_norm <= 1)
+    safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + newton.n_iter.astype(dtype))
+    factor_err = jnp.maximum(MIN_FACTOR, safety * error_norm ** (-1.0 / (order + 1)))
+    factor_err = jnp.where(jnp.isfinite(factor_err), factor_err, MIN_FACTOR)
+    reject = halve | (newton.converged & ~accept)
+    factor = jnp.where(halve, 0.5, factor_err)
+
+    n_equal_acc = pos.n_equal + 1
+    select = accept & (n_equal_acc >= order + 1)
+    new_order, factor_sel = _select_order(d_acc, order, error_norm, scale, safety)
+    order_out = jnp.where(select, new_order, order)
+    factor_out = jnp.where(select, factor_sel, factor)
+    rescale = select | reject
+    d_base = _lane_where(accept, d_acc, pos.d)
+    new = _Position(
+        t=jnp.where(accept, t_new, pos.t),
+        h=jnp.where(rescale, pos.h * factor_out, pos.h),
+        d=_lane_where(rescale, _change_d(d_base, order_out, factor_out), d_base),
+        order=order_out,
+        n_equal=jnp.where(accept & ~select, n_equal_acc, jnp.where(accept | reject, 0, pos.n_equal)),
+    )
+    return new, accept, reject, select
+
+
+def _store_dense(dense: _Dense, accept, t_new, h, order, d_acc):
+    """Append the accepted steps (``accept``: ``(B,)`` bool) to the dense buffers.
+
+    ``t_new``, ``h``: ``(B,)`` the step's end and size; ``order``: ``(B,)`` int32; ``d_acc``:
+    ``(B, 8, n)`` the differences after it. Returns ``(dense, d6)``, ``d6``: ``(B, 6, n)`` the
+    rows of ``d_acc`` that the interpolant uses (zero beyond ``order``). A lane whose buffer
+    is full drops the step.
+    """
+    d6 = jnp.where((jnp.arange(_N_DENSE)[None, :] <= order[:, None])[:, :, None], d_acc[:, :_N_DENSE], 0.0)
+    idx = jnp.where(accept, dense.count, dense.ts.shape[1])  # out of range: dropped
+    store = jax.vmap(lambda buf, i, v: buf.at[i].set(v, mode="drop"))
+    return (
+        _Dense(
+            count=dense.count + accept,
+            ts=store(dense.ts, idx, t_new),
+            hs=store(dense.hs, idx, h),
+            orders=store(dense.orders, idx, order),
+            ds=store(dense.ds, idx, d6),
+        ),
+        d6,
+    )
+
+
+def _find_root(prob: _Problem, t_old, t_new, h, order, d6, g_new, fired):
+    """The event time in the step ``[t_old, t_new]`` of the ``fired`` lanes, and the state there.
+
+    Illinois regula falsi with a bisection fallback on the step's interpolant (``h``,
+    ``order``, ``d6``: ``(B,)``, ``(B,)`` int32, ``(B, 6, n)``), to ``64 ulp(t_new)``;
+    ``g_new``: ``(B,)`` the event at ``t_new`` (``<= 0``). Returns ``(B,)`` and ``(B, n)``
+    (meaningless on the other lanes).
+    """
+    n_lanes = t_new.shape[0]
+    tol = 64 * jnp.finfo(t_new.dtype).eps * jnp.maximum(jnp.abs(t_new), 1.0)
+
+    def g(t):
+        return prob.event(t, _interpolate(t, t_new, h, order, d6), prob.args)
+
+    g_old = g(t_old)
+    # g_old > 0 up to roundoff; if not, the root is t_old itself.
+    at_old = g_old <= 0
+    lo = t_old
+    hi = jnp.where(at_old, t_old, t_new)
+
+    def cond(carry):
+        it, _, _, _, _, _, _, active = carry
+        return (it < _ROOT_MAXITER) & jnp.any(active)
+
+    def body(carry):
+        it, a, b, ga, gb, side, width_old, active = carry
+        width = b - a
+        secant = (a * gb - b * ga) / (gb - ga)
+        bisect = (width > 0.5 * width_old) | ~jnp.isfinite(secant)
+        tm = jnp.where(bisect, 0.5 * (a + b), secant)
+        tm = jnp.clip(tm, a + 0.25 * tol, b - 0.25 * tol)
+        gm = g(tm)
+        left = gm > 0  # the root is right of tm
+        new_a = jnp.where(left, tm, a)
+        new_b = jnp.where(left, b, tm)
+        new_ga = jnp.where(left, gm, jnp.where(side == 1, 0.5 * ga, ga))
+        new_gb = jnp.where(left, jnp.where(side == -1, 0.5 * gb, gb), gm)
+        new_side = jnp.where(left, -1, 1)
+        keep = ~active
+        a, b = jnp.where(keep, a, new_a), jnp.where(keep, b, new_b)
+        ga, gb = jnp.where(keep, ga, new_ga), jnp.where(keep, gb, new_gb)
+        side = jnp.where(keep, side, new_side)
+        width_old = jnp.where(keep, width_old, width)
+        return it + 1, a, b, ga, gb, side, width_old, active & (b - a > tol)
+
+    init = (
+        jnp.int32(0),
+        lo,
+        hi,
+        g_old,
+        g_new,
+        jnp.zeros((n_lanes,), jnp.int32),
+        jnp.full((n_lanes,), jnp.inf, t_new.dtype),
+        fired & ~at_old & (hi - lo > tol),
+    )
+    _, _, root, _, _, _, _, _ = lax.while_loop(cond, body, init)
+    return root, _interpolate(root, t_new, h, order, d6)
+
+
+def _locate_event(prob: _Problem, s: _State, accept, t_old, t_new, h, order, d6):
+    """The terminal event of the accepted steps (``accept``: ``(B,)`` bool), if any.
+
+    ``t_old``, ``t_new``, ``h``: ``(B,)`` the step; ``order``, ``d6``: its interpolant (as in
+    :func:`_store_dense`). The event is evaluated at every lane's ``t_new`` and a root is
+    searched, behind one ``lax.cond``, on the lanes where it is ``<= 0``. Returns ``(fired,
+    t_ev, y_ev)``: ``(B,)`` bool, the event fired in this step; ``s.t_ev``, ``s.y_ev`` with
+    the root and the state there on those lanes. Without an event, nothing fires.
+    """
+    if prob.event is None:
+        return jnp.zeros_like(accept), s.t_ev, s.y_ev
+    g_new = prob.event(t_new, d6[:, 0], prob.args)
+    fired = accept & (g_new <= 0)
+
+    def locate(ops):
+        t_ev, y_ev = ops
+        root, y_root = _find_root(prob, t_old, t_new, h, order, d6, g_new, fired)
+        return jnp.where(fired, root, t_ev), _lane_where(fired, y_root, y_ev)
+
+    t_ev, y_ev = lax.cond(jnp.any(fired), locate, lambda ops: ops, (s.t_ev, s.y_ev))
+    return fired, t_ev, y_ev
+
+
+def _step(prob: _Problem, s: _State) -> _State:
+    """One attempted step on every lane that is not done; done lanes do not change.
+
+    A step: stop on a step below ``10 ulp(t)``; clip it to ``t1``; refactor where ``c = h /
+    α_k`` or ``J`` changed; predict and correct (Newton); where Newton failed with a stale
+    Jacobian, re-evaluate it and retry at the same ``h`` (neither accepted nor rejected);
+    then the error test, the next ``h`` and order, the dense output and the event. A lane
+    ends on ``t1``, its event, a too small step (``FAILURE``) or ``max_steps`` attempts.
+    ``s``: the loop carry; returns the next one, of the same shapes (see :class:`_State`).
+    """
+    pos, linear = s.pos, s.linear
+    run = ~s.done
+    t, order = pos.t, pos.order
+    min_step = 10 * (jnp.nextafter(t, jnp.full_like(t, jnp.inf)) - t)
+    too_small = run & ~(pos.h >= min_step)  # NaN h too
+    attempt = run & ~too_small
+    pos, t_new, clip = _clip_to_end(pos, prob.t1, attempt)
+    linear = linear._replace(lu_valid=linear.lu_valid & ~clip)
+
+    c = pos.h / jnp.asarray(_ALPHA, pos.h.dtype)[order]
+    need_lu = attempt & ~linear.lu_valid
+    linear = _refactor(linear, c, need_lu)
+    y_pred, psi = _predict(pos.d, order)
+    scale = _error_scale(prob, y_pred)
+    newton, linear = _newton(prob, linear, t_new, y_pred, psi, c, scale, attempt, order)
+    newton_fail = attempt & ~newton.converged
+    need_jac = newton_fail & ~linear.jac_current
+    halve = newton_fail & linear.jac_current
+    linear = _reevaluate_jacobian(prob, linear, need_jac, t_new, y_pred)
+
+    d_acc = _advance_differences(pos.d, newton.dsum, order)
+    new, accept, reject, select = _control(prob, pos, t_new, d_acc, newton, halve)
+    linear = linear._replace(
+        lu_valid=linear.lu_valid & ~reject & ~select, jac_current=linear.jac_current & ~accept
+    )
+    dense, d6 = _store_dense(s.dense, accept, t_new, pos.h, order, d_acc)
+    fired, t_ev, y_ev = _locate_event(prob, s, accept, t, t_new, pos.h, order, d6)
+
+    stats = s.stats
+    num_steps = stats.num_steps + (accept | reject)
+    reached = accept & (t_new >= prob.t1)
+    result = jnp.where(reached, SUCCESS, s.result)
+    result = jnp.where(fired, EVENT, result)
+    result = jnp.where(too_small, FAILURE, result)
+    finished = too_small | reached | fired
+    over = attempt & ~finished & (num_steps >= dense.ts.shape[1])
+    result = jnp.where(over, MAX_STEPS, result)
+    return _State(
+        pos=new,
+        linear=linear,
+        dense=dense,
+        stats=_Stats(
+            num_steps=num_steps,
+            num_accepted=stats.num_accepted + accept,
+            num_rejected=stats.num_rejected + reject,
+            num_fev=stats.num_fev + newton.nfev,
+            num_jev=stats.num_jev + need_jac,
+            num_lu=stats.num_lu + need_lu,
+        ),
+        done=s.done | finished | over,
+        result=result.astype(jnp.int32),
+        fired=s.fired | fired,
+        t_ev=t_ev,
+        y_ev=y_ev,
+    )
+
+
 def _bdf_batched(
     fun, jac, event, t0, t1, y0, args, rtol, atol, max_steps: int, first_step=None, shared=None
 ) -> BDFSolution:
@@ -245,12 +809,7 @@ def _bdf_batched(
     y0 = jnp.asarray(y0)
     dtype = y0.dtype
     n_lanes, n = y0.shape
-    m_steps = int(max_steps)
-    eps = jnp.finfo(dtype).eps
     t0, t1, rtol, atol = (jnp.broadcast_to(jnp.asarray(x, dtype), (n_lanes,)) for x in (t0, t1, rtol, atol))
-    gamma, alpha, error_const = (jnp.asarray(c, dtype) for c in (_GAMMA, _ALPHA, _ERROR_CONST))
-    gamma_rows = jnp.concatenate([gamma, jnp.zeros(_N_ROWS - _N_DENSE, dtype)])
-    eye = jnp.eye(n, dtype=dtype)
 
     def f_one(t, y, a):
         return jnp.asarray(fun_l(t, y, a), dtype).reshape(n)
@@ -262,355 +821,24 @@ def _bdf_batched(
         def jac_one(t, y, a):
             return jnp.asarray(jac_l(t, y, a), dtype).reshape(n, n)
 
-    vfun = jax.vmap(f_one)
-    vjac = jax.vmap(jac_one)
+    vevent = None
     if event_l is not None:
         vevent = jax.vmap(lambda t, y, a: jnp.asarray(event_l(t, y, a), dtype).reshape(()))
-    vlu = jax.vmap(jax.scipy.linalg.lu_factor)
-    vsolve = jax.vmap(lambda lu, piv, b: jax.scipy.linalg.lu_solve((lu, piv), b))
-    store = jax.vmap(lambda buf, i, v: buf.at[i].set(v, mode="drop"))
-    one = jnp.ones((n_lanes,), jnp.int32)
-
-    # ---- initial state
-    f0 = vfun(t0, y0, args)
-    interval = t1 - t0
-    live = interval > 0
-    if first_step is None:
-        # Hairer, Nørsett & Wanner, Sec. II.4, for order 1 (as SciPy's select_initial_step).
-        scale = atol[:, None] + jnp.abs(y0) * rtol[:, None]
-        d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
-        h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-        h0 = jnp.where(live, jnp.minimum(h0, interval), 1.0)
-        f1 = vfun(t0 + h0, y0 + h0[:, None] * f0, args)
-        d2 = _rms((f1 - f0) / scale) / h0
-        h1 = jnp.where(
-            (d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3), jnp.sqrt(0.01 / jnp.maximum(d1, d2))
-        )
-        h = jnp.minimum(jnp.minimum(100 * h0, h1), interval)
-        nfev = 2 * one
-    else:
-        h = jnp.minimum(jnp.broadcast_to(jnp.asarray(first_step, dtype), (n_lanes,)), interval)
-        nfev = one
-    h = jnp.where(live, h, 1.0)
-    jac0 = vjac(t0, y0, args)
-    d_init = jnp.zeros((n_lanes, _N_ROWS, n), dtype)
-    d_init = d_init.at[:, 0].set(y0).at[:, 1].set(f0 * h[:, None])
-
-    done = ~live
-    fired0 = jnp.zeros((n_lanes,), bool)
-    if event_l is not None:
-        fired0 = live & (vevent(t0, y0, args) <= 0)
-        done = done | fired0
-    result = jnp.where(fired0, EVENT, SUCCESS).astype(jnp.int32)
-    zeros_i = jnp.zeros((n_lanes,), jnp.int32)
-    state = dict(
-        t=t0,
-        h=h,
-        d=d_init,
-        order=one,
-        n_equal=zeros_i,
-        jac=jac0,
-        lu=jnp.zeros((n_lanes, n, n), dtype),
-        piv=jnp.zeros((n_lanes, n), jnp.int32),
-        lu_valid=jnp.zeros((n_lanes,), bool),
-        jac_current=jnp.zeros((n_lanes,), bool),
-        crate=jnp.ones((n_lanes,), dtype),
-        done=done,
-        result=result,
-        fired=fired0,
-        t_ev=t0,
-        y_ev=y0,
-        num_steps=zeros_i,
-        num_accepted=zeros_i,
-        num_rejected=zeros_i,
-        num_fev=nfev,
-        num_jev=one,
-        num_lu=zeros_i,
-        count=zeros_i,
-        ts=jnp.full((n_lanes, m_steps), jnp.inf, dtype),
-        hs=jnp.zeros((n_lanes, m_steps), dtype),
-        orders=jnp.zeros((n_lanes, m_steps), jnp.int32),
-        ds=jnp.zeros((n_lanes, m_steps, _N_DENSE, n), dtype),
-    )
-    rows = jnp.arange(_N_ROWS)
-
-    def newton(t_new, y_pred, psi, c, lu, piv, scale, attempt, crate, order):
-        """Simplified Newton for ``y = y_pred + d`` with ``d - c f(t_new, y) + psi = 0``."""
-        tol = NEWTON_COEF / error_const[order]
-
-        def cond(carry):
-            k, _, _, _, _, active, _, _, _ = carry
-            return (k < NEWTON_MAXITER) & jnp.any(active)
-
-        def body(carry):
-            k, y, dsum, norm_old, crate, active, converged, n_iter, nfev = carry
-            f = vfun(t_new, y, args)
-            nfev = nfev + active.astype(jnp.int32)
-            dy = vsolve(lu, piv, c[:, None] * f - psi - dsum)
-            dy_norm = _rms(dy / scale)
-            # The rate estimate carries over from earlier steps (CVODE); the first correction
-            # of a step can pass when the carried rate says the iteration contracts fast.
-            rate = dy_norm / norm_old
-            has_rate = k > 0
-            crate = jnp.where(active & has_rate, jnp.maximum(0.3 * crate, rate), crate)
-            diverging = has_rate & (rate > 2)
-            bad = ~jnp.all(jnp.isfinite(f), axis=-1) | ~jnp.isfinite(dy_norm) | diverging
-            step = active & ~bad
-            y = _lane_where(step, y + dy, y)
-            dsum = _lane_where(step, dsum + dy, dsum)
-            conv = step & (dy_norm * jnp.minimum(1.0, crate) <= tol)
-            n_iter = jnp.where(active, k + 1, n_iter)
-            norm_old = jnp.where(step, dy_norm, norm_old)
-            return (k + 1, y, dsum, norm_old, crate, active & step & ~conv, converged | conv, n_iter, nfev)
-
-        init = (
-            jnp.int32(0),
-            y_pred,
-            jnp.zeros_like(y_pred),
-            jnp.ones((n_lanes,), dtype),
-            crate,
-            attempt,
-            jnp.zeros((n_lanes,), bool),
-            zeros_i,
-            zeros_i,
-        )
-        _, y, dsum, _, crate, _, converged, n_iter, nfev = lax.while_loop(cond, body, init)
-        return y, dsum, converged, n_iter, nfev, crate
-
-    def find_root(t_old, t_new, h, order, d6, g_new, fired):
-        """Illinois regula falsi with bisection fallback, on the dense output of the step."""
-        tol = 64 * eps * jnp.maximum(jnp.abs(t_new), 1.0)
-
-        def g(t):
-            return vevent(t, _interpolate(t, t_new, h, order, d6), args)
-
-        g_old = g(t_old)
-        # g_old > 0 up to roundoff; if not, the root is t_old itself.
-        at_old = g_old <= 0
-        lo = t_old
-        hi = jnp.where(at_old, t_old, t_new)
-
-        def cond(carry):
-            it, _, _, _, _, _, _, active = carry
-            return (it < _ROOT_MAXITER) & jnp.any(active)
-
-        def body(carry):
-            it, a, b, ga, gb, side, width_old, active = carry
-            width = b - a
-            secant = (a * gb - b * ga) / (gb - ga)
-            bisect = (width > 0.5 * width_old) | ~jnp.isfinite(secant)
-            tm = jnp.where(bisect, 0.5 * (a + b), secant)
-            tm = jnp.clip(tm, a + 0.25 * tol, b - 0.25 * tol)
-            gm = g(tm)
-            left = gm > 0  # the root is right of tm
-            new_a = jnp.where(left, tm, a)
-            new_b = jnp.where(left, b, tm)
-            new_ga = jnp.where(left, gm, jnp.where(side == 1, 0.5 * ga, ga))
-            new_gb = jnp.where(left, jnp.where(side == -1, 0.5 * gb, gb), gm)
-            new_side = jnp.where(left, -1, 1)
-            keep = ~active
-            a, b = jnp.where(keep, a, new_a), jnp.where(keep, b, new_b)
-            ga, gb = jnp.where(keep, ga, new_ga), jnp.where(keep, gb, new_gb)
-            side = jnp.where(keep, side, new_side)
-            width_old = jnp.where(keep, width_old, width)
-            return it + 1, a, b, ga, gb, side, width_old, active & (b - a > tol)
-
-        init = (
-            jnp.int32(0),
-            lo,
-            hi,
-            g_old,
-            g_new,
-            zeros_i,
-            jnp.full((n_lanes,), jnp.inf, dtype),
-            fired & ~at_old & (hi - lo > tol),
-        )
-        _, _, root, _, _, _, _, _ = lax.while_loop(cond, body, init)
-        return root, _interpolate(root, t_new, h, order, d6)
-
-    def step(s):
-        run = ~s["done"]
-        t, h, d, order = s["t"], s["h"], s["d"], s["order"]
-        n_equal, lu_valid = s["n_equal"], s["lu_valid"]
-        min_step = 10 * (jnp.nextafter(t, jnp.full_like(t, jnp.inf)) - t)
-        too_small = run & ~(h >= min_step)  # NaN h too
-        attempt = run & ~too_small
-        # Do not step past t1: shorten the step and re-interpolate D.
-        clip = attempt & (t + h > t1)
-        h_clip = jnp.where(clip, t1 - t, h)
-        d = _lane_where(clip, _change_d(d, order, h_clip / h), d)
-        n_equal = jnp.where(clip, 0, n_equal)
-        lu_valid = lu_valid & ~clip
-        h = h_clip
-        t_new = jnp.where(clip, t1, t + h)
-
-        # LU of I - c J, for the lanes whose c or J changed.
-        c = h / alpha[order]
-        need_lu = attempt & ~lu_valid
-
-        def refactor(ops):
-            lu, piv = ops
-            lu_new, piv_new = vlu(eye - c[:, None, None] * s["jac"])
-            return _lane_where(need_lu, lu_new, lu), _lane_where(need_lu, piv_new, piv)
-
-        lu, piv = lax.cond(jnp.any(need_lu), refactor, lambda ops: ops, (s["lu"], s["piv"]))
-        lu_valid = lu_valid | need_lu
-        # A new matrix (new c, or a new J, which always clears lu_valid): measure the rate afresh.
-        crate = jnp.where(need_lu, 1.0, s["crate"])
-
-        # Predictor and Newton.
-        upto = (rows[None, :] <= order[:, None])[:, :, None]
-        y_pred = jnp.sum(jnp.where(upto, d, 0.0), axis=1)
-        weights = jnp.where(
-            (rows[None, :] >= 1) & (rows[None, :] <= order[:, None]), gamma_rows[None, :], 0.0
-        )
-        psi = jnp.sum(d * weights[:, :, None], axis=1) / alpha[order][:, None]
-        scale = atol[:, None] + rtol[:, None] * jnp.abs(y_pred)
-        y_new, dsum, converged, n_iter, nfev, crate = newton(
-            t_new, y_pred, psi, c, lu, piv, scale, attempt, crate, order
-        )
-        newton_fail = attempt & ~converged
-        need_jac = newton_fail & ~s["jac_current"]
-        halve = newton_fail & s["jac_current"]
-
-        # A stale Jacobian failed: re-evaluate it (for those lanes only) and retry the step.
-        def rejac(jac):
-            return _lane_where(need_jac, vjac(t_new, y_pred, args), jac)
-
-        jac = lax.cond(jnp.any(need_jac), rejac, lambda jac: jac, s["jac"])
-        jac_current = s["jac_current"] | need_jac
-        lu_valid = lu_valid & ~need_jac
-
-        # Error test.
-        scale_new = atol[:, None] + rtol[:, None] * jnp.abs(y_new)
-        error_norm = _rms(error_const[order][:, None] * dsum / scale_new)
-        accept = converged & (error_norm <= 1)
-        err_reject = converged & ~accept
-        safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter.astype(dtype))
-        factor_err = jnp.maximum(MIN_FACTOR, safety * error_norm ** (-1.0 / (order + 1)))
-        factor_err = jnp.where(jnp.isfinite(factor_err), factor_err, MIN_FACTOR)
-        reject = halve | err_reject
-        factor = jnp.where(halve, 0.5, factor_err)
-
-        # Accepted step: update the differences (D^{j+1} y_n = D^j y_n - D^j y_{n-1}).
-        d_next = jnp.take_along_axis(d, (order + 1)[:, None, None], axis=1)[:, 0]
-        d_acc = jnp.where((rows == order[:, None] + 2)[:, :, None], (dsum - d_next)[:, None], d)
-        d_acc = jnp.where((rows == order[:, None] + 1)[:, :, None], dsum[:, None], d_acc)
-        for i in reversed(range(_N_DENSE)):
-            d_acc = d_acc.at[:, i].set(
-                jnp.where((i <= order)[:, None], d_acc[:, i] + d_acc[:, i + 1], d_acc[:, i])
-            )
-        d6 = jnp.where(
-            (jnp.arange(_N_DENSE)[None, :] <= order[:, None])[:, :, None], d_acc[:, :_N_DENSE], 0.0
-        )
-        idx = jnp.where(accept, s["count"], m_steps)  # out of range: dropped
-        ts = store(s["ts"], idx, t_new)
-        hs = store(s["hs"], idx, h)
-        orders = store(s["orders"], idx, order)
-        ds = store(s["ds"], idx, d6)
-        n_equal_acc = n_equal + 1
-
-        # Order and step size selection after order + 1 steps at constant step size.
-        select = accept & (n_equal_acc >= order + 1)
-        d_at = lambda k: jnp.take_along_axis(d_acc, k[:, None, None], axis=1)[:, 0]  # noqa
-        err_m = jnp.where(
-            order > 1,
-            _rms(error_const[order - 1][:, None] * d_at(jnp.maximum(order, 1)) / scale_new),
-            jnp.inf,
-        )
-        err_p = jnp.where(
-            order < MAX_ORDER,
-            _rms(error_const[jnp.minimum(order + 1, MAX_ORDER)][:, None] * d_at(order + 2) / scale_new),
-            jnp.inf,
-        )
-        norms = jnp.stack([err_m, error_norm, err_p], axis=-1)
-        expo = -1.0 / (order[:, None] + jnp.arange(3)).astype(dtype)
-        factors = norms**expo
-        new_order = order + jnp.argmax(factors, axis=-1).astype(jnp.int32) - 1
-        factor_sel = jnp.clip(safety * jnp.max(factors, axis=-1), MIN_FACTOR, MAX_FACTOR)
-
-        # Merge the outcomes: one re-interpolation serves a rejection and a selection.
-        order_out = jnp.where(select, new_order, order)
-        factor_out = jnp.where(select, factor_sel, factor)
-        rescale = select | reject
-        d_base = _lane_where(accept, d_acc, d)
-        d_out = _lane_where(rescale, _change_d(d_base, order_out, factor_out), d_base)
-        h_out = jnp.where(rescale, h * factor_out, h)
-        n_equal_out = jnp.where(accept & ~select, n_equal_acc, jnp.where(accept | reject, 0, n_equal))
-        lu_valid = lu_valid & ~reject & ~select
-        jac_current = jac_current & ~accept
-        t_out = jnp.where(accept, t_new, t)
-        reached = accept & (t_new >= t1)
-
-        num_steps = s["num_steps"] + (accept | reject)
-        out = dict(
-            t=t_out,
-            h=h_out,
-            d=d_out,
-            order=order_out,
-            n_equal=n_equal_out,
-            jac=jac,
-            lu=lu,
-            piv=piv,
-            lu_valid=lu_valid,
-            jac_current=jac_current,
-            crate=crate,
-            fired=s["fired"],
-            t_ev=s["t_ev"],
-            y_ev=s["y_ev"],
-            num_steps=num_steps,
-            num_accepted=s["num_accepted"] + accept,
-            num_rejected=s["num_rejected"] + reject,
-            num_fev=s["num_fev"] + nfev,
-            num_jev=s["num_jev"] + need_jac,
-            num_lu=s["num_lu"] + need_lu,
-            count=s["count"] + accept,
-            ts=ts,
-            hs=hs,
-            orders=orders,
-            ds=ds,
-        )
-
-        fired = jnp.zeros_like(accept)
-        if event_l is not None:
-            g_new = vevent(t_new, d_acc[:, 0], args)
-            fired = accept & (g_new <= 0)
-
-            def locate(ops):
-                t_ev, y_ev = ops
-                root, y_root = find_root(t, t_new, h, order, d6, g_new, fired)
-                return jnp.where(fired, root, t_ev), _lane_where(fired, y_root, y_ev)
-
-            out["t_ev"], out["y_ev"] = lax.cond(
-                jnp.any(fired), locate, lambda ops: ops, (s["t_ev"], s["y_ev"])
-            )
-            out["fired"] = s["fired"] | fired
-
-        result = s["result"]
-        result = jnp.where(reached, SUCCESS, result)
-        result = jnp.where(fired, EVENT, result)
-        result = jnp.where(too_small, FAILURE, result)
-        finished = too_small | reached | fired
-        over = attempt & ~finished & (num_steps >= m_steps)
-        result = jnp.where(over, MAX_STEPS, result)
-        out["result"] = result.astype(jnp.int32)
-        out["done"] = s["done"] | finished | over
-        return out
-
-    state = lax.while_loop(lambda s: jnp.any(~s["done"]), step, state)
-    t_final = jnp.where(state["fired"], state["t_ev"], state["t"])
-    y_final = _lane_where(state["fired"], state["y_ev"], state["d"][:, 0])
+    prob = _Problem(jax.vmap(f_one), jax.vmap(jac_one), vevent, args, t1, rtol, atol)
+    state = _initial_state(prob, t0, y0, first_step, int(max_steps))
+    state = lax.while_loop(lambda s: jnp.any(~s.done), lambda s: _step(prob, s), state)
+    dense = state.dense
     return BDFSolution(
-        t=t_final,
-        y=y_final,
-        event=state["fired"],
-        result=state["result"],
-        stats={k: state[k].astype(jnp.int32) for k in _STAT_NAMES},
-        count=state["count"],
-        ts=state["ts"],
-        hs=state["hs"],
-        orders=state["orders"],
-        ds=state["ds"],
+        t=jnp.where(state.fired, state.t_ev, state.pos.t),
+        y=_lane_where(state.fired, state.y_ev, state.pos.d[:, 0]),
+        event=state.fired,
+        result=state.result,
+        stats={k: v.astype(jnp.int32) for k, v in state.stats._asdict().items()},
+        count=dense.count,
+        ts=dense.ts,
+        hs=dense.hs,
+        orders=dense.orders,
+        ds=dense.ds,
         t0=t0,
         y0=y0,
     )
