@@ -2,7 +2,8 @@
 
 - :func:`is_induction_head`: the criterion used throughout: the loss halves *and* at ``2 t*``
   the query's layer-2 attention puts at least :data:`HEAD_CONTRAST` times more weight on the
-  correct label than on any other position, for every pair the query may ask for.
+  correct label than on the most attended other position (each averaged over the query's
+  pairs: ``Emergence.label_contrast``).
 - :func:`removal_study` and :func:`minimal_free_set`: integrate with some pseudo-parameters
   frozen at 0 (``free=``) and ask whether an induction head still forms.
 - :func:`clamp_experiment`: clamp subcircuits in the spirit of Singh et al. (2024) and
@@ -27,8 +28,9 @@ CLAMP_SETS = tuple("+".join(c) for r in (1, 2) for c in itertools.combinations(P
 """The single pattern clamps and every pair: ``previous_token``, …, ``match+copy``."""
 
 HEAD_CONTRAST = 2.0
-"""How many times more layer-2 weight the correct label must get than any other position, at
-``2 t*`` and for every query pair, to count as an induction head (``Emergence.label_contrast``).
+"""How many times more layer-2 weight the correct label must get than the most attended other
+position, at ``2 t*`` and averaged over the query's pairs, to count as an induction head
+(``Emergence.label_contrast``).
 
 In MODEL.md's terms the head is β2's match (the query attends to the key whose layer-1-copied
 item is its own token: the correct label) feeding γ3's copy. A contrast says that the match

@@ -348,9 +348,11 @@ class Emergence(NamedTuple):
         order: the three names sorted by half-time.
         label_attention: the query's layer-2 weight on the correct label at ``2 t_star``,
             averaged over the query's pairs (all of them, or the last for ``query="last"``).
-        label_contrast: at ``2 t_star``, the smallest over the query's pairs of the layer-2
-            weight on the correct label divided by the largest weight on any other position
-            (> 1: the label is the most attended position for every query).
+        label_contrast: at ``2 t_star``, the layer-2 weight on the correct label divided by the
+            largest weight on any other position, each averaged over the query's pairs (1 for
+            uniform attention; > 1: the label stands out). An average, not a minimum: under the
+            strict mask item 0 attends to itself, so for ``k = 0`` it carries the query's own
+            token and ties with the label when only α3, β2, γ3 move.
         loss0: the loss at ``t = 0``.
         theta_star: ``(19,)`` θ at ``t_star``; ``theta_end``: θ at ``2 t_star``.
         t_max: the time limit used.
@@ -479,9 +481,8 @@ def emergence_core(
     asked = query_weights(n_pairs, n_pad, model.query, dtype)
     label_attention = jnp.sum(on_label * asked)
     is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
-    runner_up = jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1)
-    lead = on_label / jnp.maximum(runner_up, jnp.finfo(dtype).tiny)
-    label_contrast = jnp.min(jnp.where(asked > 0, lead, jnp.inf))
+    runner_up = jnp.sum(jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1) * asked)
+    label_contrast = label_attention / jnp.maximum(runner_up, jnp.finfo(dtype).tiny)
     return dict(
         t_star=t_star,
         emerged=emerged,
