@@ -276,10 +276,11 @@ def simulate(
     query: str = typer.Option("uniform", help=QUERY_HELP),
     out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
+    animate: bool = typer.Option(False, help="Also write attention.gif: the attention through training."),
 ):
-    """One trajectory: trajectory.json, loss.png, parameters.png, attention.png."""
+    """One trajectory: trajectory.json, loss.png, parameters.png, attention.png (and attention.gif)."""
     network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
-    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device))
+    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate))
 
 
 def _one_length(n_pairs: int, device: str, **model):
@@ -290,15 +291,16 @@ def _one_length(n_pairs: int, device: str, **model):
     return _model(n_pairs, **model)
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device):
+def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate):
     model = _one_length(n_pairs, device, metric=metric, loss=loss, **network)
     out = out_dir(out)
+    import jax
     import numpy as np
     from rich.console import Console
 
     from . import attention_patterns, emergence_time
     from . import simulate as run_simulate
-    from .plots import ode_figures
+    from .plots import attention_animation, ode_figures
     from .records import emergence_record, environment, write_json
 
     console = Console(stderr=True)
@@ -314,11 +316,11 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device):
         task = progress.add_task("integrating", total=20)
         traj = run_simulate(n_pairs, end, chunks=20, on_chunk=lambda t, T: progress.advance(task), **kw)
     k = n_pairs // 2
+    patterns = jax.jit(lambda theta: attention_patterns(theta, n_pairs, k, model=model))  # compiled once
     moments = []
     for frac in (0.25, 0.75, 1.0, 2.0):
         t = min(frac * (e.t_star if e.emerged else end), end)
-        theta = traj.thetas[int(np.argmin(np.abs(traj.ts - t)))]
-        layer1, layer2 = attention_patterns(theta, n_pairs, k, model=model)
+        layer1, layer2 = patterns(traj.thetas[int(np.argmin(np.abs(traj.ts - t)))])
         moments.append(dict(t=float(t), k=k, layer1=np.asarray(layer1), layer2=np.asarray(layer2)))
     record = dict(
         kind="simulate",
@@ -335,6 +337,8 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device):
     )
     write_json(out / "trajectory.json", record)
     paths = ode_figures(record, out)
+    if animate:
+        paths.append(attention_animation(record, patterns, k, out / "attention.gif"))
     _print_emergence([emergence_record(e, located)])
     console.print(f"wrote {out / 'trajectory.json'}, " + ", ".join(p.name for p in paths))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .figures import TIME_LABEL, save
+from .figures import TIME_LABEL, figure_legend, heat_map, save
 from .subspace import KEY_PARAMS, PARAM_NAMES
 
 GREEK = {"alpha": "α", "beta": "β", "gamma": "γ"}
@@ -52,7 +52,8 @@ def _length_axis(ax, seq, min_gap: float = 0.08) -> None:
 
 def scaling_figure(record: dict, path: Path) -> Path:
     """Left: log-log ``t*`` against ``T`` with the fitted power law and a ``T²`` reference line.
-    Right: ``t*/T²`` against ``T`` (flat if and only if the growth is exactly quadratic)."""
+    Right: ``t*/T²`` against ``T`` (flat if and only if the growth is exactly quadratic). Returns
+    ``path``."""
     rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
     seq = np.array([r["seq_len"] for r in rows], float)
     t_star = np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
@@ -129,7 +130,7 @@ def compare_figure(records: dict[str, dict], path: Path) -> Path:
 
     Left: ``t*/T²`` against ``T``. Right: the local exponent ``d log t*/d log T`` between
     neighbouring lengths, drawn at their geometric mean, with the quadratic law as a line.
-    ``records`` maps a legend label to a sweep record.
+    ``records`` maps a legend label to a sweep record. Returns ``path``.
     """
     from .scaling import local_exponents
 
@@ -170,7 +171,8 @@ def compare_figure(records: dict[str, dict], path: Path) -> Path:
 
 
 def order_figure(record: dict, path: Path) -> Path:
-    """Half-times of α3, β2, γ3 as fractions of ``t*``, against ``T`` (the learning order)."""
+    """Half-times of α3, β2, γ3 as fractions of ``t*``, against ``T`` (the learning order);
+    returns ``path``."""
     rows = sorted(record["lengths"], key=lambda r: r["seq_len"])
     seq = np.array([r["seq_len"] for r in rows], float)
     t_star = np.array([np.nan if r["t_star"] is None else r["t_star"] for r in rows], float)
@@ -189,9 +191,10 @@ def order_figure(record: dict, path: Path) -> Path:
 
 
 def clamp_figure(record: dict, path: Path) -> Path:
-    """Loss curves of the unclamped run and of each clamp, with ``L(0)/2`` and ``t_plateau``."""
+    """Loss curves of the unclamped run and of each clamp, with ``L(0)/2`` and ``t_plateau``;
+    returns ``path``."""
     curves = record["curves"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.0, 4.2), layout="constrained")
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
     for i, (label, c) in enumerate(curves.items()):
         style = dict(color="black", lw=2.2) if label == "none" else dict(color=colours[i % 10], lw=1.3)
@@ -207,20 +210,15 @@ def clamp_figure(record: dict, path: Path) -> Path:
     ax.set_xlabel(TIME_LABEL)
     ax.set_ylabel("population loss L")
     ax.set_title(f"Clamping subcircuits, N = {n} (T = {2 * n + 1} tokens)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves
     return save(fig, path)
 
 
-def trajectory_figures(record: dict, out: Path) -> list[Path]:
-    """Loss curve (t* marked), the 19 pseudo-parameters in three panels, attention heatmaps."""
-    ts = np.array(record["ts"])
-    thetas = np.array(record["thetas"])
-    losses = np.array(record["losses"])
-    t_star = record.get("t_star")
-    n = record["config"]["n_pairs"]
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.plot(ts, losses, color="black")
+def _loss_figure(record: dict, path: Path) -> Path:
+    """The loss curve of a simulate record with ``L(0)/2`` and ``t*`` marked; returns ``path``."""
+    losses, t_star, n = record["losses"], record.get("t_star"), record["config"]["n_pairs"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
+    ax.plot(record["ts"], losses, color="black")
     ax.axhline(0.5 * losses[0], color="grey", ls=":", lw=1, label="$L(0)/2$")
     if t_star is not None:
         ax.axvline(t_star, color="tab:red", ls="--", lw=1, label=f"t* = {t_star:.4g}")
@@ -228,9 +226,14 @@ def trajectory_figures(record: dict, out: Path) -> list[Path]:
     ax.set_ylabel("population loss L")
     ax.set_title(f"Loss, N = {n} (T = {2 * n + 1} tokens)")
     ax.legend(fontsize=8)
-    paths = [save(fig, out / "loss.png")]
+    return save(fig, path)
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+
+def _parameters_figure(record: dict, path: Path) -> Path:
+    """The 19 pseudo-parameters of a simulate record in three panels (α, β, γ), the key ones
+    thick, each panel's legend beside it (so that it covers no curve); returns ``path``."""
+    ts, thetas, t_star = np.array(record["ts"]), np.array(record["thetas"]), record.get("t_star")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True, layout="constrained")
     groups = {"alpha": range(0, 3), "beta": range(3, 15), "gamma": range(15, 19)}
     for ax, (group, idx) in zip(axes, groups.items()):
         for i in idx:
@@ -248,33 +251,131 @@ def trajectory_figures(record: dict, out: Path) -> list[Path]:
             ax.axvline(t_star, color="grey", ls="--", lw=1)
         ax.set_title(f"{GREEK[group]} ({len(idx)} pseudo-parameters)")
         ax.set_xlabel(TIME_LABEL)
-        ax.legend(fontsize=7, ncol=2 if len(idx) > 4 else 1)
+        ax.legend(fontsize=7, ncol=2 if len(idx) > 4 else 1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[0].set_ylabel("value")
-    paths.append(save(fig, out / "parameters.png"))
+    return save(fig, path)
 
-    moments = record.get("attention", [])
-    if moments:
-        fig, axes = plt.subplots(
-            2, len(moments), figsize=(3.2 * len(moments), 6.4), squeeze=False, layout="constrained"
-        )
-        for j, m in enumerate(moments):
-            layer1, layer2 = np.array(m["layer1"]), np.array(m["layer2"])
-            axes[0, j].imshow(layer1, cmap="viridis", vmin=0, vmax=1)
-            axes[0, j].set_title(f"layer 1, t = {m['t']:.4g}", fontsize=9)
-            axes[0, j].set_xlabel("key position s")
-            axes[1, j].bar(np.arange(layer2.size), layer2, color="tab:blue")
-            axes[1, j].axvline(2 * m["k"] + 1, color="tab:red", ls=":", lw=1)
-            axes[1, j].set_ylim(0, 1)
-            axes[1, j].set_title(f"layer 2, query row (label at {2 * m['k'] + 1})", fontsize=9)
-            axes[1, j].set_xlabel("key position s")
-        axes[0, 0].set_ylabel("query position t")
-        axes[1, 0].set_ylabel("attention weight")
-        paths.append(save(fig, out / "attention.png"))
+
+def _attention_panels(ax1, ax2, layer1, layer2, k: int):
+    """One moment of the attention: the layer-1 pattern ``(T, T)`` as a heat map on ``ax1`` and
+    the query's layer-2 attention ``(T,)`` as filled steps on ``ax2``, the correct label (position
+    ``2k+1``) and the uniform weight ``1/T`` marked (labelled, for the caller's legend).
+
+    Both scales are logarithmic, from ``1/(10T)`` to 1, so that weights near ``1/T`` stay
+    visible at every length; entries the mask forbids (exactly 0) are left blank. Returns
+    a function ``update(layer1, layer2)`` that redraws both panels for another moment."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator, NullLocator
+
+    size = len(layer2)
+    floor = 0.1 / size
+    colour_bar = heat_map(ax1, layer1, "layer-1 attention weight", cmap="viridis", norm=LogNorm(floor, 1.0))
+    colour_bar.ax.yaxis.set_minor_locator(NullLocator())
+    image = colour_bar.mappable
+    ax1.set_xlabel("key position s")
+    ax1.set_ylabel("query position t (last row: the query)")
+    edges = np.arange(size + 1) - 0.5
+    # filled steps with an outline: one position of many (T = 513) still shows as a spike
+    steps = ax2.stairs(
+        layer2, edges, baseline=floor, fill=True, fc="tab:blue", ec="tab:blue", alpha=0.7, lw=1
+    )
+    ax2.axvline(2 * k + 1, color="tab:red", ls=":", lw=1, label=f"correct label (position {2 * k + 1})")
+    ax2.axhline(1.0 / size, color="grey", ls="--", lw=0.8, label="uniform, 1/T")
+    ax2.set_xlim(-0.5, size - 0.5)
+    ax2.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax2.set_yscale("log")
+    ax2.yaxis.set_minor_locator(NullLocator())  # decades only: an animation redraws every tick
+    ax2.set_ylim(floor, 1.0)
+    ax2.set_xlabel("key position s")
+    ax2.set_ylabel("query's layer-2 attention weight")
+
+    def update(layer1, layer2):
+        image.set_data(layer1)
+        steps.set_data(layer2, edges, floor)
+
+    return update
+
+
+def _attention_figure(record: dict, path: Path) -> Path:
+    """The attention at the record's moments (a column each): layer 1 on top, the query's
+    layer 2 below; returns ``path``."""
+    moments = record["attention"]
+    fig, axes = plt.subplots(
+        2, len(moments), figsize=(3.6 * len(moments), 6.6), squeeze=False, layout="constrained"
+    )
+    for j, m in enumerate(moments):
+        _attention_panels(axes[0, j], axes[1, j], np.array(m["layer1"]), np.array(m["layer2"]), m["k"])
+        axes[0, j].set_title(f"t = {m['t']:.4g}", fontsize=10)
+        if j:  # the first column names the rows
+            axes[0, j].set_ylabel("")
+            axes[1, j].set_ylabel("")
+    n = record["config"]["n_pairs"]
+    fig.suptitle(f"Attention of the query on pair k = {moments[0]['k']}, N = {n} (T = {2 * n + 1} tokens)")
+    figure_legend(fig, axes[1], ncol=2, fontsize=8)
+    return save(fig, path)
+
+
+def trajectory_figures(record: dict, out: Path) -> list[Path]:
+    """The figures of a simulate record, into the folder ``out``: ``loss.png`` (t* marked),
+    ``parameters.png`` (the 19 pseudo-parameters in three panels) and, if the record has
+    attention moments, ``attention.png``; returns the files written."""
+    paths = [_loss_figure(record, out / "loss.png"), _parameters_figure(record, out / "parameters.png")]
+    if record.get("attention"):
+        paths.append(_attention_figure(record, out / "attention.png"))
     return paths
 
 
+ANIMATION_FRAMES = 40
+"""Frames of :func:`attention_animation`, evenly spaced over the trajectory's saved times."""
+
+
+def attention_animation(record: dict, patterns, k: int, path: Path, frames: int = ANIMATION_FRAMES) -> Path:
+    """An animated GIF of the attention through training (Matplotlib's Pillow writer).
+
+    Each frame shows the layer-1 pattern and the query's layer-2 attention at one of ``frames``
+    saved times of the simulate ``record``, evenly spaced from the first to the last, titled
+    with the time (and ``t/t*``) and the loss.
+
+    Args:
+        record: a simulate record (``ts``, ``thetas``, ``losses``, ``t_star``, ``config``).
+        patterns: ``θ (19,) ↦ (layer1 (T, T), layer2 (T,))``, the attention of the query on
+            pair ``k`` (e.g. :func:`induction_ode.attention_patterns` with ``N``, ``k`` and
+            the model bound, jitted).
+        k: the query's pair, whose label (position ``2k+1``) is marked.
+
+    Returns:
+        ``path``.
+    """
+    from matplotlib.animation import PillowWriter
+
+    ts, losses, thetas = (np.asarray(record[key]) for key in ("ts", "losses", "thetas"))
+    pick = np.unique(np.linspace(0, len(ts) - 1, frames).round().astype(int))
+    n, t_star = record["config"]["n_pairs"], record.get("t_star")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.1)  # the colour bar's label apart from the layer-2 axis label
+    update = _attention_panels(ax1, ax2, *map(np.asarray, patterns(thetas[pick[0]])), k)
+    figure_legend(fig, [ax2], ncol=2, fontsize=8)
+
+    def show(j):
+        update(*map(np.asarray, patterns(thetas[j])))
+        when = f"t = {ts[j]:.4g}" + ("" if t_star is None else f" = {ts[j] / t_star:.2f} t*")
+        fig.suptitle(f"N = {n} (T = {2 * n + 1} tokens), {when}, loss L = {losses[j]:.4f}")
+
+    show(pick[0])
+    fig.canvas.draw()
+    fig.set_layout_engine("none")  # laid out once: the frames differ only in data and title
+    writer = PillowWriter(fps=8)
+    with writer.saving(fig, path, dpi=80):
+        for j in pick:
+            show(j)
+            writer.grab_frame()
+    plt.close(fig)
+    return path
+
+
 def crosscheck_figure(record: dict, path: Path) -> Path:
-    """ODE against full-weight α3, β2, γ3, and the off-subspace fraction over time."""
+    """ODE against full-weight α3, β2, γ3, and the off-subspace fraction over time; returns
+    ``path``."""
     ts = np.array(record["ts"])
     full, ode = np.array(record["theta_full"]), np.array(record["theta_ode"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")

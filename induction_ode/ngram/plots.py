@@ -29,7 +29,8 @@ def _head_label(record: dict, h: int) -> str:
 
 
 def selection_figure(record: dict, path: Path) -> Path:
-    """``c_S(t)`` for every live subset on a log-time axis; ``S*`` (the dynamics' winner) thick."""
+    """``c_S(t)`` for every live subset on a log-time axis; ``S*`` (the dynamics' winner) thick.
+    Returns ``path``."""
     tr, ph = record["trajectory"], record["phases"]
     c = np.asarray(tr["c"], float)
     fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
@@ -62,7 +63,8 @@ def selection_figure(record: dict, path: Path) -> Path:
 
 
 def attention_figure(record: dict, path: Path) -> Path:
-    """Each head's layer-1 attention over its offsets, at ``t = 0`` and at the end."""
+    """Each head's layer-1 attention over its offsets, at ``t = 0`` and at the end; returns
+    ``path``."""
     before = np.asarray(record["initial"]["head_attention"], float)
     after = np.asarray(record["final"]["head_attention"], float)
     offsets = np.asarray(record["offsets"])
@@ -85,7 +87,7 @@ def attention_figure(record: dict, path: Path) -> Path:
 
 
 def growth_figure(record: dict, path: Path) -> Path:
-    """``a(t)`` on a log-time axis with the fit ``k·log t + b`` over its window."""
+    """``a(t)`` on a log-time axis with the fit ``k·log t + b`` over its window; returns ``path``."""
     tr, fit = record["trajectory"], record["phases"]["a_fit"]
     ts, a = _positive(tr["ts"], tr["a"])
     fig, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
@@ -113,7 +115,7 @@ def growth_figure(record: dict, path: Path) -> Path:
 
 
 def phases_figure(record: dict, path: Path) -> Path:
-    """The training loss on a log-time axis with the three phases marked."""
+    """The training loss on a log-time axis with the three phases marked; returns ``path``."""
     tr, ph = record["trajectory"], record["phases"]
     ts, losses = _positive(tr["ts"], tr["losses"])
     fig, ax = plt.subplots(figsize=(6.5, 4.0), layout="constrained")
@@ -137,7 +139,7 @@ def phases_figure(record: dict, path: Path) -> Path:
 
 
 def full_figure(record: dict, path: Path) -> Path:
-    """Full against reduced model on the same sample: ``c_{S*}(t)`` and the loss."""
+    """Full against reduced model on the same sample: ``c_{S*}(t)`` and the loss; returns ``path``."""
     red, full = record["trajectory"], record["full"]["trajectory"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     for tr, ph, style, name in (
@@ -176,7 +178,7 @@ def ngram_figures(record: dict, out: Path) -> list[Path]:
 def sweep_figure(sweeps: dict, path: Path) -> Path:
     """One column per swept setting (``{name: rows}`` from :func:`induction_ode.ngram.sweeps.sweep`):
     the parent-selection time (top) and the ``a(t)`` log slope ``k`` (bottom), each seed a dot,
-    the mean a line."""
+    the mean a line, the selected parents' offsets under each value. Returns ``path``."""
     names = list(sweeps)
     fig, axes = plt.subplots(
         2, len(names), figsize=(4.0 * len(names), 6.2), layout="constrained", squeeze=False
@@ -198,19 +200,19 @@ def sweep_figure(sweeps: dict, path: Path) -> Path:
             if name == "length":
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.set_xticks(x)
-            ax.set_xticklabels([f"{v:g}" for v in x])
+            ax.set_xticks(x, [f"{v:g}" for v in x])
             ax.set_xlabel(symbols.get(name, name))
-            ax.set_ylabel(label + (f" ({TIME_LABEL})" if key == "selection_time" else ""))
+            ax.set_ylabel(label + (f"\n({TIME_LABEL})" if key == "selection_time" else ""))
             ax.grid(True, alpha=0.3)
+        ticks = []  # under each value, below the axis (not over the dots): the offsets of S*
         for r, xv in zip(rows, x):
-            picked = {tuple(s["selected_offsets"]) for s in r["seeds"]}
-            text = "/".join("{" + ",".join(map(str, p)) + "}" for p in sorted(picked))
+            picked = sorted({tuple(s["selected_offsets"]) for s in r["seeds"]})
+            lines = [f"{xv:g}", *("{" + ",".join(map(str, p)) + "}" for p in picked)]
             if all(s["selection_time"] is None for s in r["seeds"]):
-                text += "\nno $t_1$"
-            axes[0, col].annotate(
-                text, (xv, 0.03), xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="bottom"
-            )
-        axes[0, col].set_title(f"sweep over {symbols.get(name, name)} (labels: offsets of S*)", fontsize=9)
+                lines.append("no $t_1$")
+            ticks.append("\n".join(lines))
+        axes[0, col].set_xticks(x, ticks, fontsize=8)
+        axes[0, col].set_title(f"sweep over {symbols.get(name, name)}", fontsize=10)
     axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Under each value of the top row: the offsets of the selected parents S* (over the seeds)")
     return save(fig, path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..figures import save
+from ..figures import figure_legend, heat_map, save
 
 FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png")
 STEP_LABEL = "training step"
@@ -20,6 +20,13 @@ TITLES = {
     "match": "layer 2 match: (E W_Q)(E OV¹ W_K)ᵀ",
     "copy": "layer 2 copy: E_L W_V W_O U",
 }
+QUANTITIES = {
+    "pos_qk": "layer-1 attention score (logit)",
+    "tok_qk": "layer-1 attention score (logit)",
+    "match": "layer-2 attention score (logit)",
+    "copy": "contribution to the output logit",
+}
+"""What each block's colours stand for: pre-softmax scores, or logits of the readout."""
 AXES = {
     "pos_qk": ("query position t", "key position s"),
     "tok_qk": ("query token (items, then labels)", "key token"),
@@ -29,7 +36,8 @@ AXES = {
 
 
 def loss_figure(record: dict, path: Path) -> Path:
-    """Held-out loss against step for the reference and each clamp, with ``½ L0`` and ``ln N``."""
+    """Held-out loss and accuracy against step for the reference and each clamp, with ``½ L0``,
+    ``ln N`` and ``1/N`` marked and one legend below; returns ``path``."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
     for i, run in enumerate(record["runs"]):
@@ -48,16 +56,17 @@ def loss_figure(record: dict, path: Path) -> Path:
     ax.set_xlabel(STEP_LABEL)
     ax.set_ylabel("held-out loss (nats)")
     ax.set_title(f"Clamps in a standard transformer, N = {n} (T = {2 * n + 1})")
-    ax.legend(fontsize=7)
     ax2.set_xlabel(STEP_LABEL)
     ax2.set_ylabel("held-out accuracy")
     ax2.set_ylim(0, 1.02)
     ax2.set_title("Accuracy on held-out items")
+    figure_legend(fig, (ax, ax2), ncol=4, fontsize=8)
     return save(fig, path)
 
 
 def heads_figure(record: dict, path: Path) -> Path:
-    """Per-head induction strength (layer 2) and previous-token score (layer 1) of the reference run."""
+    """Per-head previous-token score (layer 1) and induction strength (layer 2) of the reference
+    run, each panel's legend below it; returns ``path``."""
     run = next(r for r in record["runs"] if r["label"] == "none")
     steps = np.asarray(run["steps"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharex=True)
@@ -73,12 +82,13 @@ def heads_figure(record: dict, path: Path) -> Path:
     for a in (ax1, ax2):
         a.set_xlabel(STEP_LABEL)
         a.axhline(0.5, color="grey", ls=":", lw=1)
-        a.legend(fontsize=7, ncol=2)
+        a.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below the curves
     return save(fig, path)
 
 
 def ablation_figure(record: dict, path: Path) -> Path:
-    """Accuracy with only head h active and with head h removed, per layer (the reference model)."""
+    """Accuracy with only head h active and with head h removed, per layer (the reference model);
+    returns ``path``."""
     table = record["ablations"]
     n = record["config"]["task"]["n_pairs"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained", sharey=True)
@@ -100,11 +110,12 @@ def ablation_figure(record: dict, path: Path) -> Path:
 
 
 def structure_figure(record: dict, path: Path) -> Path:
-    """Heat maps of the four blocks, initial (top) and trained (bottom), with their scores."""
+    """Heat maps of the four blocks, initial (top) and trained (bottom), with their scores and
+    colour bars; returns ``path``."""
     st = record["structure"]
     names = [n for n in ("pos_qk", "tok_qk", "match", "copy") if st["trained"].get(n) is not None]
     fig, axes = plt.subplots(
-        2, len(names), figsize=(3.6 * len(names), 7.0), squeeze=False, layout="constrained"
+        2, len(names), figsize=(4.4 * len(names), 8.4), squeeze=False, layout="constrained"
     )
     for j, name in enumerate(names):
         for i, when in enumerate(("initial", "trained")):
@@ -114,21 +125,18 @@ def structure_figure(record: dict, path: Path) -> Path:
             if name == "pos_qk":
                 m = np.where(np.tril(np.ones(m.shape, bool)), m, np.nan)
             lim = np.nanmax(np.abs(m)) or 1.0
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            heat_map(ax, m, QUANTITIES[name], cmap="RdBu_r", vmin=-lim, vmax=lim)
             value = block["score"]
             score = "— (zero block)" if value is None or value != value else f"{value:.2f}"
             head = f"L{1 if name in ('pos_qk', 'tok_qk') else 2}H{block['head']}"
-            ax.set_title(f"{when}: {TITLES[name]}\n{head}, on {block['predicted']}: {score}", fontsize=8)
-            ax.set_ylabel(AXES[name][0], fontsize=7)
-            ax.set_xlabel(AXES[name][1], fontsize=7)
-            ax.xaxis.get_major_locator().set_params(integer=True)
-            ax.yaxis.get_major_locator().set_params(integer=True)
-            fig.colorbar(im, ax=ax, shrink=0.7)
+            ax.set_title(f"{when}: {TITLES[name]}\n{head}, on {block['predicted']}: {score}", fontsize=9)
+            ax.set_ylabel(AXES[name][0], fontsize=9)
+            ax.set_xlabel(AXES[name][1], fontsize=9)
     return save(fig, path)
 
 
 def standard_figures(record: dict, out: Path) -> list[Path]:
-    """All four figures of a ``standard`` record, into ``out``."""
+    """The figures of a ``standard`` record, into the folder ``out``; returns the files written."""
     out = Path(out)
     paths = [loss_figure(record, out / "loss.png"), heads_figure(record, out / "heads.png")]
     if record.get("ablations"):
