@@ -9,6 +9,7 @@ two equal models share their compiled code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import jax
@@ -261,6 +262,12 @@ def attention_patterns(theta, n_pairs: int, k: int, *, model: Model | None = Non
     if not 0 <= int(k) < n_pairs:
         raise ValueError(f"k must be in 0 … {n_pairs - 1}, got {k}")
     strength = pattern_strength(patterns, theta.dtype)
-    fwd = closed_form_forward(theta, n_pairs, n_pairs, strength, **model.network())
+    return _patterns(theta, n_pairs, k, strength, model.layer1_mask, model.positions)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 4, 5))
+def _patterns(theta, n_pairs, k, strength, layer1_mask, positions):
+    """:func:`attention_patterns` compiled once per length and network (``k`` is data)."""
+    fwd = closed_form_forward(theta, n_pairs, n_pairs, strength, layer1_mask=layer1_mask, positions=positions)
     layer1 = fwd.layer1.at[-1].set(fwd.layer1_query[k])
     return layer1, fwd.layer2[k]
