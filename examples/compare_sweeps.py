@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from induction_ode import attention_patterns
-from induction_ode.mechanism import HEAD_CONTRAST
+from induction_ode.mechanism import HEAD_ATTENTION, HEAD_CONTRAST
 from induction_ode.plots import compare_figure, pretty
 from induction_ode.records import model_of, read_json
 from induction_ode.scaling import fit_power_law, local_exponents
@@ -62,7 +62,7 @@ def markdown(record: dict) -> str:
             " < ".join(pretty(n) for n in r["order"]) if r["emerged"] else "—",
             "—" if r["label_attention"] is None else f"{r['label_attention']:.3f}",
             f"{c:.3g}",
-            "yes" if r["emerged"] and c >= HEAD_CONTRAST else "no",
+            "yes" if r["emerged"] and max(r["label_attention"] / HEAD_ATTENTION, c / HEAD_CONTRAST) >= 1 else "no",
         ]
         out.append("| " + " | ".join(str(v) for v in cells) + " |")
     return "\n".join(out)

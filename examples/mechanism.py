@@ -1,8 +1,8 @@
 """Which pseudo-parameters does an induction head need? Single removals and a minimal set.
 
 Freezes each of the 19 pseudo-parameters at 0 in turn, then searches greedily for a minimal
-free set that still forms a head (the loss halves and the query's layer-2 attention puts at
-least twice the weight of any other position on the correct label: ``is_induction_head``).
+free set that still forms a head (the loss halves and the query's layer-2 attention selects the
+correct label: ``is_induction_head``).
 Writes ``mechanism.json`` in the working directory.
 
     python examples/mechanism.py [N] [strict|inclusive] [paired|sinusoidal]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from induction_ode import Clamp, emergence_time, is_induction_head, removal_study
-from induction_ode.mechanism import HEAD_CONTRAST
+from induction_ode.mechanism import HEAD_ATTENTION, HEAD_CONTRAST
 
 
 def test_parse_clamp_specs():
@@ -41,14 +41,16 @@ def test_removing_the_readout_freezes_everything():
 
 def test_full_run_is_an_induction_head():
     e = emergence_time(3)
-    assert is_induction_head(e) and e.label_contrast >= HEAD_CONTRAST and e.label_attention > 0.5
+    assert is_induction_head(e) and e.label_attention > HEAD_ATTENTION and e.label_contrast > 1
 
 
-def test_criterion_rejects_a_flat_or_misplaced_layer_2():
-    """The same run with its layer-2 contrast replaced: uniform attention (contrast 1) and a label
-    that only ties its runner-up are not heads, a clear lead is."""
+def test_criterion_needs_a_share_or_a_lead():
+    """The same run with its layer-2 statistics replaced: a minority share with a weak lead is not
+    a head (the β2, γ3 route: 0.465 and 2.05), a majority share or a strong lead is."""
     e = emergence_time(3)
-    assert not is_induction_head(e._replace(label_contrast=1.0))
-    assert not is_induction_head(e._replace(label_contrast=0.99 * HEAD_CONTRAST))
+    weak = e._replace(label_attention=0.465, label_contrast=2.05)
+    assert not is_induction_head(weak)
+    assert not is_induction_head(weak._replace(label_contrast=0.99 * HEAD_CONTRAST))
+    assert is_induction_head(weak._replace(label_contrast=HEAD_CONTRAST))
+    assert is_induction_head(weak._replace(label_attention=HEAD_ATTENTION))
     assert not is_induction_head(e._replace(emerged=False))
-    assert is_induction_head(e._replace(label_contrast=HEAD_CONTRAST))
