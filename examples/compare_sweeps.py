@@ -52,6 +52,7 @@ def markdown(record: dict) -> str:
         T, times = r["seq_len"], r.get("paper_times") or {}
         scaled = [times.get(k) and times[k] / T**e for k, e in (("gamma3", 1), ("beta2", 2), ("alpha3", 2))]
         c = contrast(r, model)
+        head = r["emerged"] and (r["label_attention"] >= HEAD_ATTENTION or c >= HEAD_CONTRAST)
         cells = [
             r["n_pairs"],
             T,
@@ -62,7 +63,7 @@ def markdown(record: dict) -> str:
             " < ".join(pretty(n) for n in r["order"]) if r["emerged"] else "—",
             "—" if r["label_attention"] is None else f"{r['label_attention']:.3f}",
             f"{c:.3g}",
-            "yes" if r["emerged"] and max(r["label_attention"] / HEAD_ATTENTION, c / HEAD_CONTRAST) >= 1 else "no",
+            "yes" if head else "no",
         ]
         out.append("| " + " | ".join(str(v) for v in cells) + " |")
     return "\n".join(out)
