@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .options import check_option
+
 POSITIONS = ("sinusoidal", "paired")
 """The positional codes (option ``Model.positions``)."""
 QUERIES = ("uniform", "last")
@@ -33,16 +35,12 @@ QUERIES = ("uniform", "last")
 
 def check_positions(positions: str) -> str:
     """Return ``positions`` if it is one of :data:`POSITIONS`; ``ValueError`` otherwise."""
-    if positions not in POSITIONS:
-        raise ValueError(f"unknown positions {positions!r}; allowed: {', '.join(POSITIONS)}")
-    return positions
+    return check_option("positions", positions, POSITIONS)
 
 
 def check_query(query: str) -> str:
     """Return ``query`` if it is one of :data:`QUERIES`; ``ValueError`` otherwise."""
-    if query not in QUERIES:
-        raise ValueError(f"unknown query {query!r}; allowed: {', '.join(QUERIES)}")
-    return query
+    return check_option("query", query, QUERIES)
 
 
 def width(positions: str, n_pairs):

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .options import check_option
 from .positions import check_positions, width
 from .subspace import Weights, embed, project, weight_shapes, weights_norm
 from .task import Batch, check_n_pairs, sample_batch
@@ -27,15 +28,12 @@ LAYER1_MASKS = ("strict", "inclusive")
 
 def check_layer1_mask(layer1_mask: str) -> str:
     """Return ``layer1_mask`` if it is one of :data:`LAYER1_MASKS`; ``ValueError`` otherwise."""
-    if layer1_mask not in LAYER1_MASKS:
-        raise ValueError(f"unknown layer1_mask {layer1_mask!r}; allowed: {', '.join(LAYER1_MASKS)}")
-    return layer1_mask
+    return check_option("layer1_mask", layer1_mask, LAYER1_MASKS)
 
 
 def check_loss(loss: str) -> str:
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
-    return loss
+    """Return ``loss`` if it is one of :data:`LOSSES`; ``ValueError`` otherwise."""
+    return check_option("loss", loss, LOSSES)
 
 
 def init_weights(d: int, p: int = 2, *, key=None, scale: float = 0.0, dtype=jnp.float64) -> Weights:
