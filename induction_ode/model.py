@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .clamp import Clamp, free_mask
-from .loss import check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
+from .loss import Forward, check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
 from .positions import check_positions, check_query, width
 from .subspace import N_PARAMS, PARAM_NAMES, embed, param_norms
 from .task import canonical_batch, check_n_pairs
@@ -38,6 +38,14 @@ def parse_metric(metric) -> int | None:
         if d >= 1:
             return d
     raise ValueError(f"unknown metric {metric!r}; allowed: 'identity' or ('weights', d) with integer d >= 1")
+
+
+def label_weights_of(fwd: Forward) -> tuple[jax.Array, jax.Array]:
+    """The query's layer-2 weight on the correct label and the largest weight on any other
+    position, for each padded pair: two ``(n_pad,)`` arrays."""
+    on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
+    is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
+    return on_label, jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,10 @@ class Model:
             pattern_clamp=pattern_clamp,
             **self.network(),
         )
+
+    def label_weights(self, theta, n_pairs, n_pad, pattern_clamp=None):
+        """:func:`label_weights_of` this network at ``θ``: ``(on_label, runner_up)``, ``(n_pad,)`` each."""
+        return label_weights_of(closed_form_forward(theta, n_pairs, n_pad, pattern_clamp, **self.network()))
 
     def loss_at(self, t, theta, n_pairs, n_pad):
         """The (clamped) population loss the dynamics descend at time ``t``."""

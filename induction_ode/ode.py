@@ -18,9 +18,10 @@ import optimistix as optx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
-from .loss import check_theta, closed_form_forward, query_weights
+from .loss import check_theta, query_weights
 from .model import Model
-from .subspace import KEY_PARAMS, N_PARAMS, param_index
+from .reduced import program_model
+from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
@@ -40,7 +41,6 @@ Measured on the development machine (2 CPU cores), ``python benchmarks/solvers.p
 take well under a second, and tsit5's program compiles in a quarter of bdf's time (5 s against
 19 s in the same run), so tsit5 is kept there. The same rule is used
 on every device: no GPU was available to measure another one."""
-KEY_INDEX = tuple(param_index(n) for n in KEY_PARAMS)
 EMERGENCE_LEVEL = 0.5
 """The paper's threshold for the emergence of a pseudo-parameter (``T_x``: first ``|x| ≥ 0.5``)."""
 
@@ -316,7 +316,7 @@ def simulate(
             jnp.asarray(seg, dtype),
             rtol,
             atol,
-            model=model.replace(free=None),
+            model=program_model(model, theta0),
             solver=solver,
             n_pad=n_pairs,
             max_steps=max_steps,
@@ -476,12 +476,10 @@ def emergence_core(
     halves = jnp.where(grown, halves, jnp.where(emerged, 0.0, jnp.nan))
     level = jnp.full_like(start_key, EMERGENCE_LEVEL)
     paper = _first_crossing(lambda t: jnp.abs(path(t)), horizon, jnp.abs(start_key), level)
-    fwd = closed_form_forward(theta_end_eff, n_pairs, n_pad, strength, **model.network())
-    on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
+    on_label, runner_up = model.label_weights(theta_end_eff, n_pairs, n_pad, strength)
     asked = query_weights(n_pairs, n_pad, model.query, dtype)
     label_attention = jnp.sum(on_label * asked)
-    is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
-    runner_up = jnp.sum(jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1) * asked)
+    runner_up = jnp.sum(runner_up * asked)
     label_contrast = label_attention / jnp.maximum(runner_up, jnp.finfo(dtype).tiny)
     return dict(
         t_star=t_star,
@@ -611,7 +609,8 @@ def emergence_time(
     solver = resolve_solver(solver, n_pairs)
     max_steps = step_budget(max_steps, n_pairs, solver)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
-    program = compiled_emergence(model.replace(free=None), solver, n_pairs, max_steps, mesh, 1, precision)
+    static = program_model(model, theta0)  # the reduced closed form where it is exact
+    program = compiled_emergence(static, solver, n_pairs, max_steps, mesh, 1, precision)
     arrays = program(
         initial_theta(theta0, dtype)[None],
         jnp.asarray([n_pairs], jnp.int32),

@@ -37,6 +37,8 @@ KEY_PARAMS = ("alpha3", "beta2", "gamma3")
 """Previous-token (α3), match (β2) and copy (γ3): the three that carry the induction head."""
 
 N_PARAMS = len(PARAM_NAMES)
+KEY_INDEX = tuple(PARAM_NAMES.index(n) for n in KEY_PARAMS)
+"""Indices of ``KEY_PARAMS`` in θ: ``(2, 4, 17)``."""
 
 # (matrix, query/output block, key/input block, kind) for each pseudo-parameter.
 # kind: "I" = identity on the token block (norm d), "I2" = positional identity, "J" = M.

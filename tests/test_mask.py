@@ -117,13 +117,14 @@ def test_alpha1_very_negative_does_not_cancel():
 
 
 def test_paired_t_star():
-    # All free and α3, β2, γ3 alone: the free mask is data, so both share one program.
+    # All free, and α3, β2, γ3 alone (through the reduced closed form: induction_ode.reduced).
     assert_t_star(sweep([2, 4], solver="bdf"), PAIRED_19)
     assert_t_star(sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS)), PAIRED_3)
 
 
 def test_sinusoidal_references():
-    """The old code's references, N = 4 and 16 in one program per mask (bdf, free mask as data)."""
+    """The old code's references, N = 4 and 16 in one program per run (bdf); α3, β2, γ3 alone
+    run through the reduced closed form (induction_ode.reduced)."""
     runs = (
         ("strict", None, STRICT_19),
         ("strict", KEY_PARAMS, STRICT_3),

@@ -1,0 +1,226 @@
+"""The reduced closed form: the population loss when only α3, β2 and γ3 are nonzero.
+
+With the other 16 pseudo-parameters at exactly 0 (the paper's 3-dimensional subspace,
+``Model(free=KEY_PARAMS)`` from zero), most of the network of MODEL.md vanishes:
+
+- **Layer 1.** Row ``t`` scores key ``s`` by ``α3 S[t,s]`` over its mask (``α1 = α2 = 0``).
+  The query's row is the same for every ``k`` (no ``α1`` match term).
+- **Layer 2.** Only the ``β2`` block (query token against the key's layer-1-copied token)
+  is left, so the query's score of a context key ``s`` is ``β2 · W1[s, 2k]``, the layer-1
+  weight of row ``s`` on position ``2k`` (the query's item), and of itself
+  ``β2 · (W1[q, 2k] + W1[q, q])``, its own layer-1 weight on token ``x_k``.
+- **Readout.** ``ŷ = γ3 · a2e``: ``γ3`` times the layer-2 weights in token coordinates, the
+  query key's weight folded onto token ``2k``. For MSE,
+  ``ℓ_k = ½ (γ3² ‖a2e‖² − 2 γ3 w2[2k+1] + 1)``.
+
+Nothing here needs the ``O(T³)`` product of the general form (``a2a1e`` has ``γ4 = 0``):
+
+- **Any code** (:func:`reduced_forward`). ``W1`` is one ``T×T`` softmax and each ``k`` reads
+  one of its columns: ``O(T)`` per ``k``, ``O(T²)`` in all. This serves the sinusoidal code,
+  where ``S = sin ω(t−s)`` gives every row its own profile, and cross-entropy under either
+  code.
+- **The paired code, MSE** (:func:`paired_summary`, ``O(T)`` in all). ``S`` has one entry per
+  earlier key: a label row ``2i+1`` scores its own item ``α3`` and every other key 0, an item
+  row scores every key 0, and the query's code is orthogonal to all. With ``m_i = 2i`` keys
+  besides the item (``2i + 1`` under the inclusive mask, where a row also attends to itself
+  with score ``α3 S[t,t] = 0``), the label row puts ``e^{α3} / (e^{α3} + m_i)`` on its item and
+  ``v_i = 1 / (e^{α3} + m_i)`` on each other key; an item row ``2i`` puts ``u_i = 1/(2i)``
+  (``1/(2i+1)`` inclusive) on each key (row 0, strict, attends to itself alone). So the
+  query's layer-2 scores for pair ``k`` are: ``0`` on the ``2k`` keys before its item;
+  ``β2 d_k`` on its item (``d_k = [k = 0]`` strict, ``u_k`` inclusive);
+  ``β2 e^{α3}/(e^{α3} + m_k)`` on its label; ``β2 u_i`` and ``β2 v_i`` on the item and label
+  of every later pair ``i > k``; and ``β2 c`` on itself (``c = 1/(2N)`` strict,
+  ``2/(2N+1)`` inclusive, the uniform query row's weight on token ``x_k``). Only the first
+  three groups depend on ``k``; the later pairs enter through suffix sums over ``i > k``. The
+  normaliser ``Z_k`` and the sum of squares ``Σ_s w2[s]²`` are such sums, formed as one
+  reverse cumulative log-sum-exp of ``O(T)`` terms; then ``‖a2e‖² = Σ_s w2[s]² +
+  2 w2[2k] w2[q]`` (the query key folds onto the item's token). ``u_i`` and ``v_i`` fall with
+  ``i``, so the largest later score (for the head's contrast) is pair ``k+1``'s when
+  ``β2 ≥ 0`` and pair ``N−1``'s when ``β2 < 0``. Everything is a sum of non-negative terms in
+  log space, so ``L`` and ``∇L`` stay finite at ``|θ| ~ 10³``.
+  Cross-entropy does not reduce this way: its log-sum-exp over tokens reads
+  ``exp(γ3 e^{score − log Z_k})``, which is not a suffix sum of terms free of ``k``, so it
+  takes the ``O(T²)`` form.
+
+Padding follows :mod:`induction_ode.loss`: left-padded to ``T = 2 n_pad + 1`` with a static
+``n_pad ≥ N`` and ``N`` possibly traced; pad positions and padded pairs are masked out.
+
+Only ``θ[2], θ[4], θ[17]`` are read. So at a θ that is zero elsewhere the loss and its
+gradient in α3, β2, γ3 equal the general form's, but the gradient in the 16 others is 0 here,
+while the general form's is not (it is the force that would move them were they free). The
+ODE freezes them, so it needs only the three; :class:`ReducedModel` is the model whose loss
+is this form, and :func:`program_model` swaps it in for the compiled programs exactly when
+``Model.free == KEY_PARAMS``, there is no clamp, and θ(0) is zero off the three.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import fields
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .loss import Forward, masked_softmax, pair_losses, query_weights
+from .model import Model, label_weights_of
+from .positions import gram, with_query
+from .subspace import KEY_INDEX, KEY_PARAMS
+
+
+def _padding(n_pairs, n_pad: int):
+    """``(idx (T,), off, n, valid (T,))`` of the left-padded coordinates."""
+    idx = jnp.arange(2 * n_pad + 1)
+    n = jnp.asarray(n_pairs)
+    off = 2 * (n_pad - n)
+    return idx, off, n, idx >= off
+
+
+def reduced_forward(theta, n_pairs, n_pad: int, *, layer1_mask: str, positions: str) -> Forward:
+    """Forward pass with only ``θ[2], θ[4], θ[17]`` (α3, β2, γ3) read; ``O(T²)``, any code.
+
+    Args and padding as in :func:`~induction_ode.loss.closed_form_forward` (no clamps).
+
+    Returns:
+        A :class:`~induction_ode.loss.Forward` (``layer1_query`` is the one query row for
+        every ``k``, broadcast to ``(n_pad, T)``).
+    """
+    a3, b2, g3 = (theta[i] for i in KEY_INDEX)
+    size = 2 * n_pad + 1
+    q = size - 1
+    idx, off, n, valid = _padding(n_pairs, n_pad)
+    eye = idx[:, None] == idx[None, :]
+    earlier = idx[None, :] < idx[:, None] if layer1_mask == "strict" else idx[None, :] <= idx[:, None]
+    keys = earlier & valid[None, :] & valid[:, None]
+    # Row q is the query's (its mask is that of position q) and the same for every k.
+    mask1 = keys | (eye & ~keys.any(1)[:, None])  # a row with no key attends to itself
+    w1 = masked_softmax(gram(positions, idx, off, n, jnp.zeros_like(a3), a3), mask1)
+    on_item = w1[:q, 0:q:2].T  # (n_pad, T−1): W1[s, 2k], items sit at 2k
+    s2 = b2 * with_query(on_item, w1[q, 0:q:2] + w1[q, q])
+    w2 = masked_softmax(s2, jnp.broadcast_to(valid, s2.shape))
+    pairs = jnp.arange(n_pad)
+    item_q = idx[None, :q] == 2 * pairs[:, None]
+    yhat = g3 * (w2[:, :q] + w2[:, q:] * item_q)
+    query_row = jnp.broadcast_to(w1[q], (n_pad, size))
+    return Forward(w1, query_row, w2, yhat, 2 * pairs + 1, pairs >= n_pad - n, valid[:q])
+
+
+class PairedSummary(NamedTuple):
+    """The query's layer-2 row under the paired code, for each padded pair ``k`` (``(n_pad,)``
+    arrays; padded pairs hold finite values).
+
+    Attributes:
+        log_z: ``log Z_k``, the log-normaliser.
+        log_sq: ``log Σ_s exp(2 score_s)`` (so ``Σ_s w2[s]² = exp(log_sq − 2 log_z)``).
+        label, item, query: the scores of the label ``2k+1``, the item ``2k`` and the query.
+        runner_up: the largest score of any key but the label.
+    """
+
+    log_z: jax.Array
+    log_sq: jax.Array
+    label: jax.Array
+    item: jax.Array
+    query: jax.Array
+    runner_up: jax.Array
+
+
+def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedSummary:
+    """:class:`PairedSummary` in ``O(T)``, from α3 and β2 (the module doc derives it)."""
+    a3, b2 = theta[KEY_INDEX[0]], theta[KEY_INDEX[1]]
+    dtype = theta.dtype
+    low = jnp.asarray(-1e30, dtype)  # an empty log-sum: exp(low) = 0, finite in float32 too
+    n = jnp.asarray(n_pairs)
+    i = jnp.maximum(jnp.arange(n_pad) - (n_pad - n), 0).astype(dtype)  # padded pairs: as pair 0
+    own = 0.0 if strict else 1.0  # a row attends to itself (inclusive)
+    m = 2 * i + own  # keys of label row 2i+1 besides its item
+    log_den = jnp.where(m > 0, jnp.logaddexp(a3, jnp.log(jnp.maximum(m, 1.0))), a3)
+    label = b2 * jnp.exp(a3 - log_den)  # row 2i+1 on its item
+    later_label = b2 * jnp.exp(-log_den)  # row 2i+1 on any other key: v_i
+    later_item = b2 / jnp.maximum(2 * i + own, 1.0)  # row 2i on any key: u_i
+    item = b2 * (jnp.where(i == 0, 1.0, 0.0) if strict else 1.0 / (2 * i + 1))  # d_k
+    c = (1.0 if strict else 2.0) / (2 * n + own).astype(dtype)  # the query row on token x_k
+    query = jnp.broadcast_to(b2 * c, i.shape)
+    before = jnp.where(i > 0, jnp.log(jnp.maximum(2 * i, 1.0)), low)  # 2k keys of score 0
+    # Σ over later pairs i > k of e^{score} and e^{2 score}: exclusive reverse cumulative
+    # log-sum-exps (both in one scan).
+    per_pair = [jnp.logaddexp(later_item, later_label), jnp.logaddexp(2 * later_item, 2 * later_label)]
+    suffix = jax.lax.cumlogsumexp(jnp.stack(per_pair), axis=1, reverse=True)
+    later = jnp.concatenate([suffix[:, 1:], jnp.full((2, 1), low, dtype)], axis=1)
+    log_z = jax.nn.logsumexp(jnp.stack([before, item, label, later[0], query]), axis=0)
+    log_sq = jax.nn.logsumexp(jnp.stack([before, 2 * item, 2 * label, later[1], 2 * query]), axis=0)
+    # u_i and v_i fall with i, so the largest later score is pair k+1's for β2 ≥ 0 and pair
+    # N−1's (the last padded pair) for β2 < 0.
+    pair_max = jnp.maximum(later_item, later_label)
+    ahead = jnp.concatenate([pair_max[1:], jnp.full((1,), low, dtype)])
+    last = jnp.where(jnp.arange(n_pad) < n_pad - 1, pair_max[-1], low)
+    later_max = jnp.where(b2 >= 0, ahead, last)
+    zero = jnp.where(i > 0, 0.0, low)
+    runner_up = jnp.max(jnp.stack([zero, item, later_max, query]), axis=0)
+    return PairedSummary(log_z, log_sq, label, item, query, runner_up)
+
+
+def paired_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
+    """Per-pair MSE ``ℓ_k``, ``(n_pad,)``, under the paired code in ``O(T)``:
+    ``½ (γ3² ‖a2e‖² − 2 γ3 w2[2k+1] + 1)``."""
+    g3 = theta[KEY_INDEX[2]]
+    s = paired_summary(theta, n_pairs, n_pad, strict=strict)
+    squares = jnp.exp(s.log_sq - 2 * s.log_z) + 2 * jnp.exp(s.item + s.query - 2 * s.log_z)
+    return 0.5 * (g3**2 * squares - 2 * g3 * jnp.exp(s.label - s.log_z) + 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query"))
+def reduced_loss(
+    theta, n_pairs, n_pad: int, *, layer1_mask, positions, query="uniform", loss="mse", vocab_size=None
+):
+    """The population loss from α3, β2, γ3 alone (the others are taken as 0); ``()``.
+
+    Equal to :func:`~induction_ode.loss.padded_loss` at any θ that is zero off ``KEY_INDEX``.
+    ``O(T)`` for the paired code with MSE, ``O(T²)`` otherwise. Arguments as there (no clamps).
+    """
+    weights = query_weights(n_pairs, n_pad, query, theta.dtype)
+    if positions == "paired" and loss == "mse":
+        per = paired_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+    else:
+        fwd = reduced_forward(theta, n_pairs, n_pad, layer1_mask=layer1_mask, positions=positions)
+        per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
+    return jnp.sum(per * weights)
+
+
+class ReducedModel(Model):
+    """A :class:`~induction_ode.model.Model` whose loss is :func:`reduced_loss`.
+
+    Exact only where θ is zero off α3, β2, γ3, which the flow keeps when those three alone
+    move from such a start; build it with :func:`program_model`, never by hand.
+    """
+
+    def loss_of(self, theta, n_pairs, n_pad, pattern_clamp=None):
+        """:func:`reduced_loss` of this network, loss and query (``pattern_clamp``: ``None``)."""
+        if pattern_clamp is not None:
+            raise ValueError("the reduced closed form has no pattern clamps")
+        options = dict(query=self.query, loss=self.loss, vocab_size=self.vocab_size, **self.network())
+        return reduced_loss(theta, n_pairs, n_pad, **options)
+
+    def label_weights(self, theta, n_pairs, n_pad, pattern_clamp=None):
+        """As :meth:`Model.label_weights`, from the reduced forms (``O(T)`` for the paired code)."""
+        if pattern_clamp is not None:
+            raise ValueError("the reduced closed form has no pattern clamps")
+        if self.positions == "paired":
+            s = paired_summary(theta, n_pairs, n_pad, strict=self.layer1_mask == "strict")
+            return jnp.exp(s.label - s.log_z), jnp.exp(s.runner_up - s.log_z)
+        return label_weights_of(reduced_forward(theta, n_pairs, n_pad, **self.network()))
+
+
+def program_model(model: Model, theta0=None) -> Model:
+    """The static model of a compiled program for ``model`` started at ``theta0``.
+
+    ``model`` with ``free=None`` (compiled programs take the free mask as data), as a
+    :class:`ReducedModel` when ``model.free == KEY_PARAMS``, it has no clamp, and ``theta0``
+    (``None``: zeros) is zero off those three; the plain model otherwise.
+    """
+    base = model.replace(free=None)
+    if model.free != KEY_PARAMS or model.clamp is not None:
+        return base
+    if theta0 is not None and np.any(np.delete(np.asarray(theta0, np.float64), KEY_INDEX) != 0):
+        return base
+    return ReducedModel(**{f.name: getattr(base, f.name) for f in fields(base)})

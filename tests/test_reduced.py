@@ -1,0 +1,131 @@
+"""The reduced closed form (α3, β2, γ3 only) against the general one, and its hook.
+
+Each comparison is one compiled program per code and mask that evaluates every query mode
+(and a cross-entropy variant) at a padded size ``n_pad = 64`` with ``N`` as data, so that
+one compilation serves every length; ``N = 64`` is the unpadded case.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import induction_ode.sweeps as sweeps_module
+from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model, sweep
+from induction_ode.reduced import ReducedModel, program_model, reduced_forward
+from induction_ode.subspace import KEY_INDEX
+
+N_PAD = 64
+LENGTHS = (2, 3, 7, 64)
+# Two float64 evaluations of the same sums in different orders: 1e-12 relative to the
+# larger of 1 and the largest entry leaves ~1e4 ulps for roundoff.
+RTOL = 1e-12
+KEY = list(KEY_INDEX)
+FROZEN = [i for i in range(19) if i not in KEY_INDEX]
+CE_VARIANTS = {("paired", "strict"): [("uniform", "ce")], ("sinusoidal", "inclusive"): [("last", "ce")]}
+# The comparison programs run a few times on tiny inputs: LLVM's optimisations would only
+# cost compile time (IEEE arithmetic is the same without them).
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def key_thetas(rng, scales=(1.0, 50.0, 50.0, 1e3)):
+    """``(len(scales), 19)``: α3, β2, γ3 uniform in ``[−scale, scale]``, the others 0."""
+    thetas = np.zeros((len(scales), 19))
+    for row, scale in zip(thetas, scales):
+        row[KEY] = rng.uniform(-scale, scale, 3)
+    return jnp.asarray(thetas)
+
+
+def comparison(positions, mask, reduce):
+    """``f(θ, N)`` → ``{(query, loss): (L, ∇L (19,))}``, compiled once: the general closed
+    form, or (``reduce``) the model the programs get for ``free=KEY_PARAMS``."""
+    variants = [(q, "mse") for q in QUERIES] + CE_VARIANTS.get((positions, mask), [])
+    models = {}
+    for query, loss in variants:
+        model = Model(positions=positions, layer1_mask=mask, query=query, loss=loss)
+        models[query, loss] = program_model(model.replace(free=KEY_PARAMS)) if reduce else model
+        assert isinstance(models[query, loss], ReducedModel) == reduce
+
+    def evaluate(theta, n_pairs):
+        return {v: jax.value_and_grad(m.loss_of)(theta, n_pairs, N_PAD) for v, m in models.items()}
+
+    return jax.jit(evaluate).lower(jnp.zeros(19), 2).compile(compiler_options=FAST_COMPILE)
+
+
+def assert_close(reduced, general):
+    scale = max(1.0, float(jnp.max(jnp.abs(general))))
+    np.testing.assert_allclose(reduced, general, rtol=0, atol=RTOL * scale)
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_reduced_equals_general(positions, mask, rng):
+    """Loss and gradient in α3, β2, γ3 at |θ| up to 50 and 10³. The reduced form reads only
+    those three, so its gradient in the other 16 is exactly 0; the general form's is not (the
+    ODE freezes them and never reads it)."""
+    general = comparison(positions, mask, reduce=False)
+    reduced = comparison(positions, mask, reduce=True)
+    for theta in key_thetas(rng):
+        for n in LENGTHS:
+            expected, got = general(theta, n), reduced(theta, n)
+            for variant, (loss_g, grad_g) in expected.items():
+                loss_r, grad_r = got[variant]
+                grad_g, grad_r = np.asarray(grad_g), np.asarray(grad_r)
+                assert np.isfinite(loss_r) and np.all(np.isfinite(grad_r)), (variant, n, theta)
+                assert_close(loss_r, loss_g)
+                assert_close(grad_r[KEY], grad_g[KEY])
+                assert np.all(grad_r[FROZEN] == 0.0)
+                assert np.any(grad_g[FROZEN] != 0.0)
+
+
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_paired_label_weights_match_the_dense_form(mask, rng):
+    """The O(T) summary's head statistics (label weight, largest other weight: the latter from
+    the monotone later scores, for either sign of β2) against the O(T²) reduced forward."""
+    reduced = program_model(Model(layer1_mask=mask, free=KEY_PARAMS))
+    summary = jax.jit(reduced.label_weights, static_argnums=2)
+    for theta in key_thetas(rng, (3.0, 50.0, 1e3)):
+        for sign in (1.0, -1.0):
+            theta = theta.at[KEY[1]].multiply(sign)
+            fwd = reduced_forward(theta, 7, N_PAD, **reduced.network())
+            on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
+            others = jnp.where(jnp.arange(2 * N_PAD + 1) == fwd.target[:, None], 0.0, fwd.layer2)
+            real = slice(N_PAD - 7, None)
+            got = summary(theta, 7, N_PAD)
+            assert_close(got[0][real], on_label[real])
+            assert_close(got[1][real], jnp.max(others, axis=1)[real])
+
+
+def test_program_model_picks_the_reduced_form_only_where_it_is_exact():
+    key3 = Model(free=KEY_PARAMS)
+    assert isinstance(program_model(key3), ReducedModel)
+    theta0 = np.zeros(19)
+    theta0[KEY] = [0.1, -0.2, 0.3]
+    assert isinstance(program_model(key3, theta0), ReducedModel)
+    theta0[0] = 1e-3
+    others = (
+        (key3, theta0),
+        (Model(), None),
+        (Model(free=("alpha3", "beta2")), None),
+        (key3.replace(clamp=Clamp.make({"alpha3": 0.7})), None),
+    )
+    for model, start in others:
+        static = program_model(model, start)
+        assert type(static) is Model and static.free is None
+    assert program_model(key3) != key3.replace(free=None)  # distinct compiled programs
+
+
+def test_emergence_through_the_hook_equals_the_general_path(monkeypatch):
+    """The same sweep as tests/test_mask.py's (so both programs are shared with it through
+    the persistent cache), once through the hook and once with the general closed form."""
+    model = Model(free=KEY_PARAMS)
+    hooked = sweep([2, 4], solver="bdf", model=model)
+    monkeypatch.setattr(sweeps_module, "program_model", lambda m, theta0=None: m.replace(free=None))
+    general = sweep([2, 4], solver="bdf", model=model)
+    for h, g in zip(hooked.results, general.results):
+        assert h.emerged and g.emerged
+        assert h.t_star == pytest.approx(g.t_star, rel=1e-7)
+        for name in KEY_PARAMS:
+            assert h.half_times[name] == pytest.approx(g.half_times[name], rel=1e-7)
+            assert h.paper_times[name] == pytest.approx(g.paper_times[name], rel=1e-7, nan_ok=True)
+        assert h.label_contrast == pytest.approx(g.label_contrast, rel=1e-7)
