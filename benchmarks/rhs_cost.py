@@ -5,12 +5,19 @@ network (:func:`induction_ode.population_loss_direct`, the test oracle). Each is
 compiled once (compile time reported separately), then timed as the median of repeats with
 ``block_until_ready``. A form stops growing T once one evaluation exceeds ``--budget`` s.
 For the fast form it also times the exact Jacobian of the vector field (``jax.jacfwd`` of the
-gradient: the Hessian, 19 tangents), which the stiff solver needs, and reports its cost in
-gradients. ``--positions`` picks the code(s): both codes are timed side by side, one length at
-a time, so that their ratio is measured under the same machine load.
+gradient: the Hessian, one tangent per entry of θ the loss reads), which the stiff solver
+needs, and reports its cost in gradients. ``--positions`` picks the code(s): both codes are
+timed side by side, one length at a time, so that their ratio is measured under the same
+machine load.
+
+``--free alpha3,beta2,gamma3`` also times the loss the compiled programs use for that free set
+(``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
+zero off the free set, beside the general form (up to ``--fast-t-max``); the results go under
+``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds ``T×T`` arrays: keep its
+``--t-max`` to 8193 on a machine with 20 GB.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
-        [--positions paired,sinusoidal]
+        [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 1025]
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ import numpy as np
 from common import loglog_slope, median_time, save
 
 from induction_ode import Model, population_loss, population_loss_direct
+from induction_ode.reduced import ReducedModel, program_model
+
+
+def program_loss(theta, n_pairs, *, model):
+    """The loss of a compiled program's model (unpadded)."""
+    return model.loss_of(theta, n_pairs, n_pairs)
 
 
 def timed(fn, theta, repeats: int) -> tuple[float, float, list[float]]:
@@ -36,13 +49,16 @@ def timed(fn, theta, repeats: int) -> tuple[float, float, list[float]]:
     return compile_s, med, times
 
 
-def measure(loss_fn, n_pairs: int, repeats: int, hessian: bool, model: Model) -> dict:
-    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
+def measure(loss_fn, n_pairs: int, repeats: int, hessian: bool, model: Model, free) -> dict:
+    """Loss-and-gradient (and Hessian) times at θ ~ N(0, 0.25) on the free set, 0 elsewhere."""
+    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19)) * free
     loss = lambda th: loss_fn(th, n_pairs, model=model)  # noqa: E731
     compile_s, med, times = timed(jax.value_and_grad(loss), theta, repeats)
     row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, compile_s=compile_s, median_s=med, times_s=times)
-    if hessian:
-        _, h_med, _ = timed(jax.jacfwd(jax.grad(loss)), theta, repeats)
+    if hessian:  # as the solver's Jacobian: tangents along the entries the loss reads
+        cols = jnp.arange(19) if model.reads is None else jnp.asarray(model.reads)
+        hess = lambda th: jax.jacfwd(lambda z: jax.grad(loss)(th.at[cols].set(z)))(th[cols])  # noqa: E731
+        _, h_med, _ = timed(hess, theta, repeats)
         row.update(hessian_s=h_med, hessian_in_gradients=h_med / med)
     return row
 
@@ -62,23 +78,36 @@ def main():
     )
     parser.add_argument("--fit-last", type=int, default=3, help="fit the exponent over this many largest T")
     parser.add_argument("--positions", default="paired,sinusoidal", help="comma-separated codes to time")
+    parser.add_argument(
+        "--free", default=None, help="comma-separated free set: also time its compiled programs' loss"
+    )
+    parser.add_argument(
+        "--fast-t-max", type=int, default=None, help="largest T of the general form (default --t-max)"
+    )
     args = parser.parse_args()
 
-    lengths = [n for n in (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if 2 * n + 1 <= args.t_max]
+    lengths = [n for n in (2**k for k in range(3, 17)) if 2 * n + 1 <= args.t_max]
+    limits = dict(fast=args.fast_t_max or args.t_max, direct=args.direct_t_max)
+    all_free = Model().free_vector()
     forms = {
-        f"{name}/{code}": (fn, Model(positions=code))
+        f"{name}/{code}": (fn, Model(positions=code), all_free)
         for name, fn in (("fast", population_loss), ("direct", population_loss_direct))
         for code in args.positions.split(",")
     }
+    for code in args.positions.split(",") if args.free else ():
+        model = Model(positions=code, free=tuple(args.free.split(",")))
+        static = program_model(model)
+        name = "reduced" if isinstance(static, ReducedModel) else "program"
+        forms[f"{name}/{code}"] = (program_loss, static, model.free_vector())
     table = {name: [] for name in forms}
     for n in lengths:  # both codes at one length before the next: their ratio shares the load
-        for name, (fn, model) in forms.items():
+        for name, (fn, model, free) in forms.items():
             last = table[name][-1] if table[name] else None
-            direct = name.startswith("direct")
-            if (direct and 2 * n + 1 > args.direct_t_max) or (last and last["median_s"] > args.budget):
+            kind = name.split("/")[0]
+            if 2 * n + 1 > limits.get(kind, args.t_max) or (last and last["median_s"] > args.budget):
                 continue
             try:
-                row = measure(fn, n, args.repeats, hessian=not direct, model=model)
+                row = measure(fn, n, args.repeats, kind != "direct", model, free)
             except (MemoryError, RuntimeError) as err:  # XLA reports out-of-memory as RuntimeError
                 print(f"{name} N={n}: stopped ({type(err).__name__}: {str(err)[:120]})")
                 continue
@@ -101,7 +130,8 @@ def main():
             rows=rows, exponent=exponent, fit_seq_len=[r["seq_len"] for r in tail], local_exponents=local
         )
         print(f"{name}: exponent over T = {[r['seq_len'] for r in tail]}: {exponent}")
-    save("rhs_cost", vars(args), results)
+    name = f"rhs_cost_reduced_{args.positions.replace(',', '_')}" if args.free else "rhs_cost"
+    save(name, vars(args), results)
 
 
 if __name__ == "__main__":

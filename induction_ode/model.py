@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +75,10 @@ class Model:
 
     Checks that need the context length (``V ≥ 2N``, ``d ≥ 2N``) are in :meth:`check`.
     """
+
+    reads: ClassVar[tuple[int, ...] | None] = None
+    """The entries of θ the loss reads (``None``: all 19); the solver's Jacobian differentiates
+    in these alone (its other columns are 0)."""
 
     layer1_mask: str = "strict"
     positions: str = "paired"

@@ -65,7 +65,7 @@ import numpy as np
 
 from .loss import Forward, masked_softmax, pair_losses, query_weights
 from .model import Model, label_weights_of
-from .positions import gram, with_query
+from .positions import with_query
 from .subspace import KEY_INDEX, KEY_PARAMS
 
 
@@ -77,33 +77,115 @@ def _padding(n_pairs, n_pad: int):
     return idx, off, n, idx >= off
 
 
+class PairedRows(NamedTuple):
+    """The paired code's layer-1 rows, for each padded pair ``i`` (``(n_pad,)`` arrays; padded
+    pairs are computed as pair 0, finite).
+
+    Attributes:
+        label: ``e^{α3}/(e^{α3} + m_i)``, label row ``2i+1`` on its item.
+        later_label: ``v_i = 1/(e^{α3} + m_i)``, label row ``2i+1`` on any other key.
+        later_item: ``u_i``, item row ``2i`` on any key (``1/(2i)`` strict, ``1/(2i+1)``).
+        item: ``d_i``, item row ``2i`` on itself (``[i = 0]`` strict, ``u_i`` inclusive).
+        query: ``c``, the query's row on token ``x_k`` (``1/(2N)`` strict, ``2/(2N+1)``).
+    """
+
+    label: jax.Array
+    later_label: jax.Array
+    later_item: jax.Array
+    item: jax.Array
+    query: jax.Array
+
+
+def paired_rows(a3, n_pairs, n_pad: int, *, strict: bool) -> PairedRows:
+    """:class:`PairedRows` from ``α3``, ``O(N)``; stable at ``|α3| ~ 10³`` (log space)."""
+    dtype = a3.dtype
+    n = jnp.asarray(n_pairs)
+    i = jnp.maximum(jnp.arange(n_pad) - (n_pad - n), 0).astype(dtype)
+    own = 0.0 if strict else 1.0  # a row attends to itself (inclusive)
+    m = 2 * i + own  # keys of label row 2i+1 besides its item
+    log_den = jnp.where(m > 0, jnp.logaddexp(a3, jnp.log(jnp.maximum(m, 1.0))), a3)
+    later_item = 1.0 / jnp.maximum(2 * i + own, 1.0)
+    item = jnp.where(i == 0, 1.0, 0.0) if strict else later_item
+    query = jnp.broadcast_to((1.0 if strict else 2.0) / (2 * n + own).astype(dtype), i.shape)
+    return PairedRows(jnp.exp(a3 - log_den), jnp.exp(-log_den), later_item, item, query)
+
+
+def _sinusoidal_key_weights(a3, n_pairs, n_pad: int, strict: bool):
+    """:func:`key_weights` of the sinusoidal code.
+
+    Row ``t``'s scores ``α3 sin ω(t−s)`` depend on ``d = t − s`` alone, so its log-normaliser
+    is a prefix log-sum-exp over ``d`` of ``h_d = α3 sin ωd`` (``d = 1 … t``, or ``0 … t``
+    inclusive; row 0, strict, attends to itself: 0). The weight of row ``s`` on item ``2k`` is
+    ``exp(h_{s−2k} − log Z_s)`` for ``s − 2k ≥ 1`` (``≥ 0`` inclusive), with
+    ``sin ω(s − 2k)`` from the rank-2 form; in padded indices ``s − 2k = j − 2p``.
+    """
+    dtype = a3.dtype
+    low = jnp.asarray(-1e30, dtype)
+    size = 2 * n_pad + 1
+    q = size - 1
+    idx, off, n, _ = _padding(n_pairs, n_pad)
+    omega = jnp.pi / (2 * n + 1).astype(dtype)
+    h = a3 * jnp.sin(omega * idx.astype(dtype))  # h_d, d = 0 … T−1
+    first = 1 if strict else 0
+    log_z = jax.lax.cumlogsumexp(jnp.where(idx >= first, h, low))  # rows t = d ≥ first
+    t = idx - off  # real positions (negative: padding)
+    log_z = jnp.where(t >= first, log_z[jnp.clip(t, 0, q)], 0.0)  # (T,) by padded index
+    pair = jnp.arange(n_pad)
+    angle_j, angle_p = omega * idx[:q].astype(dtype), 2 * omega * pair.astype(dtype)
+    cos_j, sin_j, cos_p, sin_p = jnp.cos(angle_j), jnp.sin(angle_j), jnp.cos(angle_p), jnp.sin(angle_p)
+    sin_gap = sin_j[None, :] * cos_p[:, None] - cos_j[None, :] * sin_p[:, None]  # sin ω(s − 2k)
+    gap = idx[None, :q] - 2 * pair[:, None]  # s − 2k
+    # Keys that do not see the item (and pads) get exp(−inf) = 0, with a zero gradient.
+    sees = (gap >= first) & (t[None, :q] >= 0)
+    on_item = jnp.exp(jnp.where(sees, a3 * sin_gap - log_z[None, :q], -jnp.inf))
+    if strict:  # row 0 attends to itself: weight 1 on item 0
+        on_item = on_item + ((gap == 0) & (t[None, :q] == 0)).astype(dtype)
+    real = pair >= n_pad - n
+    on_query = jnp.exp(jnp.where(real, h[q - 2 * pair] - log_z[q], -jnp.inf))
+    if not strict:  # the query attends to itself, token x_k
+        on_query = on_query + jnp.exp(-log_z[q])
+    return on_item, on_query
+
+
+def key_weights(theta, n_pairs, n_pad: int, *, positions: str, strict: bool):
+    """The layer-1 weights that layer 2 reads, for each padded pair ``k``: ``W1[s, 2k]`` of
+    every context key ``s`` (row ``s`` on the query's item), ``(n_pad, T−1)``, and the query's
+    own weight on token ``x_k``, ``(n_pad,)``. ``O(T²)``; no ``T×T`` matrix is formed."""
+    a3 = theta[KEY_INDEX[0]]
+    if positions == "sinusoidal":
+        return _sinusoidal_key_weights(a3, n_pairs, n_pad, strict)
+    r = paired_rows(a3, n_pairs, n_pad, strict=strict)
+    q = 2 * n_pad
+    j, two_p = jnp.arange(q)[None, :], 2 * jnp.arange(n_pad)[:, None]
+    later = jnp.stack([r.later_item, r.later_label], axis=1).reshape(q)  # key j: pair j // 2
+    on_item = jnp.where(
+        j > two_p + 1,
+        later[None, :],
+        jnp.where(j == two_p + 1, r.label[:, None], jnp.where(j == two_p, r.item[:, None], 0.0)),
+    )
+    return on_item, r.query
+
+
 def reduced_forward(theta, n_pairs, n_pad: int, *, layer1_mask: str, positions: str) -> Forward:
-    """Forward pass with only ``θ[2], θ[4], θ[17]`` (α3, β2, γ3) read; ``O(T²)``, any code.
+    """Layer 2 and the readout with only ``θ[2], θ[4], θ[17]`` (α3, β2, γ3) read; ``O(T²)``.
 
     Args and padding as in :func:`~induction_ode.loss.closed_form_forward` (no clamps).
 
     Returns:
-        A :class:`~induction_ode.loss.Forward` (``layer1_query`` is the one query row for
-        every ``k``, broadcast to ``(n_pad, T)``).
+        A :class:`~induction_ode.loss.Forward` whose ``layer1`` and ``layer1_query`` are
+        ``None`` (layer 1 enters only through :func:`key_weights`).
     """
-    a3, b2, g3 = (theta[i] for i in KEY_INDEX)
-    size = 2 * n_pad + 1
-    q = size - 1
-    idx, off, n, valid = _padding(n_pairs, n_pad)
-    eye = idx[:, None] == idx[None, :]
-    earlier = idx[None, :] < idx[:, None] if layer1_mask == "strict" else idx[None, :] <= idx[:, None]
-    keys = earlier & valid[None, :] & valid[:, None]
-    # Row q is the query's (its mask is that of position q) and the same for every k.
-    mask1 = keys | (eye & ~keys.any(1)[:, None])  # a row with no key attends to itself
-    w1 = masked_softmax(gram(positions, idx, off, n, jnp.zeros_like(a3), a3), mask1)
-    on_item = w1[:q, 0:q:2].T  # (n_pad, T−1): W1[s, 2k], items sit at 2k
-    s2 = b2 * with_query(on_item, w1[q, 0:q:2] + w1[q, q])
+    b2, g3 = theta[KEY_INDEX[1]], theta[KEY_INDEX[2]]
+    q = 2 * n_pad
+    idx, _, n, valid = _padding(n_pairs, n_pad)
+    strict = layer1_mask == "strict"
+    on_item, on_query = key_weights(theta, n_pairs, n_pad, positions=positions, strict=strict)
+    s2 = b2 * with_query(on_item, on_query)
     w2 = masked_softmax(s2, jnp.broadcast_to(valid, s2.shape))
     pairs = jnp.arange(n_pad)
     item_q = idx[None, :q] == 2 * pairs[:, None]
     yhat = g3 * (w2[:, :q] + w2[:, q:] * item_q)
-    query_row = jnp.broadcast_to(w1[q], (n_pad, size))
-    return Forward(w1, query_row, w2, yhat, 2 * pairs + 1, pairs >= n_pad - n, valid[:q])
+    return Forward(None, None, w2, yhat, 2 * pairs + 1, pairs >= n_pad - n, valid[:q])
 
 
 class PairedSummary(NamedTuple):
@@ -127,21 +209,13 @@ class PairedSummary(NamedTuple):
 
 def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedSummary:
     """:class:`PairedSummary` in ``O(T)``, from α3 and β2 (the module doc derives it)."""
-    a3, b2 = theta[KEY_INDEX[0]], theta[KEY_INDEX[1]]
+    b2 = theta[KEY_INDEX[1]]
     dtype = theta.dtype
     low = jnp.asarray(-1e30, dtype)  # an empty log-sum: exp(low) = 0, finite in float32 too
-    n = jnp.asarray(n_pairs)
-    i = jnp.maximum(jnp.arange(n_pad) - (n_pad - n), 0).astype(dtype)  # padded pairs: as pair 0
-    own = 0.0 if strict else 1.0  # a row attends to itself (inclusive)
-    m = 2 * i + own  # keys of label row 2i+1 besides its item
-    log_den = jnp.where(m > 0, jnp.logaddexp(a3, jnp.log(jnp.maximum(m, 1.0))), a3)
-    label = b2 * jnp.exp(a3 - log_den)  # row 2i+1 on its item
-    later_label = b2 * jnp.exp(-log_den)  # row 2i+1 on any other key: v_i
-    later_item = b2 / jnp.maximum(2 * i + own, 1.0)  # row 2i on any key: u_i
-    item = b2 * (jnp.where(i == 0, 1.0, 0.0) if strict else 1.0 / (2 * i + 1))  # d_k
-    c = (1.0 if strict else 2.0) / (2 * n + own).astype(dtype)  # the query row on token x_k
-    query = jnp.broadcast_to(b2 * c, i.shape)
-    before = jnp.where(i > 0, jnp.log(jnp.maximum(2 * i, 1.0)), low)  # 2k keys of score 0
+    r = paired_rows(theta[KEY_INDEX[0]], n_pairs, n_pad, strict=strict)
+    label, later_label, later_item, item, query = (b2 * x for x in r)
+    i = jnp.arange(n_pad) - (n_pad - jnp.asarray(n_pairs))
+    before = jnp.where(i > 0, jnp.log(jnp.maximum(2 * i, 1).astype(dtype)), low)  # 2k keys of score 0
     # Σ over later pairs i > k of e^{score} and e^{2 score}: exclusive reverse cumulative
     # log-sum-exps (both in one scan).
     per_pair = [jnp.logaddexp(later_item, later_label), jnp.logaddexp(2 * later_item, 2 * later_label)]
@@ -155,8 +229,7 @@ def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedSummary
     ahead = jnp.concatenate([pair_max[1:], jnp.full((1,), low, dtype)])
     last = jnp.where(jnp.arange(n_pad) < n_pad - 1, pair_max[-1], low)
     later_max = jnp.where(b2 >= 0, ahead, last)
-    zero = jnp.where(i > 0, 0.0, low)
-    runner_up = jnp.max(jnp.stack([zero, item, later_max, query]), axis=0)
+    runner_up = jnp.max(jnp.stack([jnp.where(i > 0, 0.0, low), item, later_max, query]), axis=0)
     return PairedSummary(log_z, log_sq, label, item, query, runner_up)
 
 
@@ -193,6 +266,8 @@ class ReducedModel(Model):
     Exact only where θ is zero off α3, β2, γ3, which the flow keeps when those three alone
     move from such a start; build it with :func:`program_model`, never by hand.
     """
+
+    reads = KEY_INDEX
 
     def loss_of(self, theta, n_pairs, n_pad, pattern_clamp=None):
         """:func:`reduced_loss` of this network, loss and query (``pattern_clamp``: ``None``)."""
