@@ -15,10 +15,11 @@ With the other 16 pseudo-parameters at exactly 0 (the paper's 3-dimensional subs
 
 Nothing here needs the ``O(T³)`` product of the general form (``a2a1e`` has ``γ4 = 0``):
 
-- **Any code** (:func:`reduced_forward`). ``W1`` is one ``T×T`` softmax and each ``k`` reads
-  one of its columns: ``O(T)`` per ``k``, ``O(T²)`` in all. This serves the sinusoidal code,
-  where ``S = sin ω(t−s)`` gives every row its own profile, and cross-entropy under either
-  code.
+- **Any code** (:func:`key_weights`, :func:`reduced_forward`; ``O(T)`` per ``k``, ``O(T²)``
+  in all). Each ``k`` reads one column of ``W1``, its item's. Under the sinusoidal code the
+  scores ``α3 sin ω(t−s)`` depend on the gap ``d = t − s`` alone, so every row's normaliser is
+  a prefix log-sum-exp over ``d`` (``O(T)`` for all rows) and no ``T×T`` matrix is formed. This
+  serves the sinusoidal code, and cross-entropy under either code.
 - **The paired code, MSE** (:func:`paired_summary`, ``O(T)`` in all). ``S`` has one entry per
   earlier key: a label row ``2i+1`` scores its own item ``α3`` and every other key 0, an item
   row scores every key 0, and the query's code is orthogonal to all. With ``m_i = 2i`` keys
