@@ -13,8 +13,8 @@ machine load.
 ``--free alpha3,beta2,gamma3`` also times the loss the compiled programs use for that free set
 (``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
 zero off the free set, beside the general form (up to ``--fast-t-max``); the results go under
-``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds ``T×T`` arrays: keep its
-``--t-max`` to 8193 on a machine with 20 GB.
+``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds ``N×T`` arrays (its
+Hessian at T = 4097 took 3.8 GB): keep its ``--t-max`` to 8193 on a machine with 20 GB.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
         [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 1025]
