@@ -5,10 +5,10 @@ rtol 1e-8, from θ = 0) is compiled, then run, and both times are reported with 
 and the gradient and Jacobian evaluations. ``reduced`` is the program the package builds for
 this model (the reduced closed form, :mod:`induction_ode.reduced`); ``general`` is the general
 closed form with the same free set (the program used before the reduced form existed), run at
-the lengths ``--baseline-n``. Results go under ``reduced_scale_<positions>``.
+the lengths ``--baseline-n``. Results go under ``reduced_scale_<positions>[_<tag>]``.
 
     python benchmarks/reduced_scale.py [--n-pairs 1024,4096,8192] [--positions paired]
-        [--baseline-n 64,128]
+        [--baseline-n 64,128] [--tag NAME]
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def main():
     parser.add_argument("--n-pairs", default="1024,4096,8192", help="comma-separated N of the reduced form")
     parser.add_argument("--positions", default="paired", choices=("paired", "sinusoidal"))
     parser.add_argument("--baseline-n", default="", help="comma-separated N of the general form")
+    parser.add_argument("--tag", default="", help="suffix of the record's name (runs kept apart)")
     args = parser.parse_args()
     model = Model(free=KEY_PARAMS, positions=args.positions)
     forms = dict(
@@ -96,7 +97,7 @@ def main():
                 f"steps {r['steps']}  ∇L {r['gradient_evals']}  ∇²L {r['jacobian_evals']}  "
                 f"t* {r['t_star']:.6g}  t*/T² {r['t_star_over_T2']:.4f}  solved {r['solved']}"
             )
-    save(f"reduced_scale_{args.positions}", vars(args), results)
+    save(f"reduced_scale_{args.positions}" + (f"_{args.tag}" if args.tag else ""), vars(args), results)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ machine load.
 (``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
 zero off the free set, beside the general form (up to ``--fast-t-max``); the results go under
 ``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds ``N×T`` arrays (its
-Hessian at T = 4097 took 3.8 GB): keep its ``--t-max`` to 8193 on a machine with 20 GB.
+Hessian at T = 4097 took 3.7 GB, its gradient 0.95 GB): on a machine with 20 GB keep its
+``--t-max`` to 8193 and its ``--hessian-t-max`` to 4097.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
-        [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 1025]
+        [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 513]
+        [--hessian-t-max 4097]
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ def main():
     parser.add_argument(
         "--fast-t-max", type=int, default=None, help="largest T of the general form (default --t-max)"
     )
+    parser.add_argument(
+        "--hessian-t-max", type=int, default=None, help="largest T at which to time the Hessian (default all)"
+    )
     args = parser.parse_args()
 
     lengths = [n for n in (2**k for k in range(3, 17)) if 2 * n + 1 <= args.t_max]
@@ -109,7 +114,8 @@ def main():
             if 2 * n + 1 > limits.get(kind, args.t_max) or (last and last["median_s"] > args.budget):
                 continue
             try:
-                row = measure(fn, n, args.repeats, kind != "direct", model, free)
+                hessian = kind != "direct" and 2 * n + 1 <= (args.hessian_t_max or args.t_max)
+                row = measure(fn, n, args.repeats, hessian, model, free)
             except (MemoryError, RuntimeError) as err:  # XLA reports out-of-memory as RuntimeError
                 print(f"{name} N={n}: stopped ({type(err).__name__}: {str(err)[:120]})")
                 continue
