@@ -34,8 +34,13 @@ The method, in brief:
 * order selection among ``k - 1, k, k + 1`` after ``k + 1`` steps at constant step size;
 * Hairer's initial step selection; a dense output that is the polynomial through the last
   ``k + 1`` solution points (as SciPy's ``BdfDenseOutput``);
-* a terminal event: the first time ``event(t, y, args) <= 0``, located on the dense output
-  by Illinois regula falsi with a bisection fallback to 64 ulps of ``t``.
+* an event: the first time ``event(t, y, args) <= 0``, located on the dense output by
+  Illinois regula falsi with a bisection fallback to 64 ulps of ``t``. It ends the solve, or
+  the solve continues past it to a multiple of its time (``event_continue``: one solve to
+  ``2 t*`` instead of a restart at ``t*``, which would pay a new Jacobian and a new ramp of
+  order and step). An event that stays ``<= 0`` once reached may be checked every
+  ``event_stride`` accepted steps instead of every step; the step where it first turned is
+  then found by bisection over the stored steps, so the root is the same.
 
 Batching. The core :func:`_bdf_batched` carries a leading lane axis ``B`` on every piece of
 state and calls ``fun``/``jac``/``event`` through ``jax.vmap`` over lanes. Costly work (the
@@ -117,10 +122,13 @@ class BDFSolution(NamedTuple):
     """The result of :func:`bdf_solve`; a pytree (passes through ``jit``, ``vmap``, ``scan``).
 
     Attributes (shapes for one problem; ``jax.vmap`` adds a leading axis to each):
-        t: ``()`` final time reached: ``t1``, the event time, or where the solver stopped.
+        t: ``()`` final time reached: ``t1`` (or the end after a continued event), the event
+            time of a terminal event, or where the solver stopped.
         y: ``(n,)`` the state at ``t``.
         event: ``()`` bool, the event fired.
-        result: ``()`` int32: 0 success (reached ``t1``), 1 event, 2 ``max_steps`` reached,
+        t_event, y_event: ``()``, ``(n,)`` the event's time and state (meaningful where
+            ``event``).
+        result: ``()`` int32: 0 success (reached the end), 1 terminal event, 2 ``max_steps`` reached,
             3 step size underflow (repeated Newton failures end here too).
         stats: dict of ``()`` int32: ``num_steps`` (attempted), ``num_accepted``,
             ``num_rejected``, ``num_fev`` (calls of ``fun``), ``num_jev`` (Jacobians),
@@ -139,6 +147,8 @@ class BDFSolution(NamedTuple):
     t: jax.Array
     y: jax.Array
     event: jax.Array
+    t_event: jax.Array
+    y_event: jax.Array
     result: jax.Array
     stats: dict
     count: jax.Array
@@ -231,16 +241,22 @@ class _Problem(NamedTuple):
     ``fun(t, y, args) -> (B, n)``, ``jac(t, y, args) -> (B, n, n)`` and ``event(t, y, args) ->
     (B,)`` (or None) take ``t``: ``(B,)``, ``y``: ``(B, n)`` and the lane pytree ``args``; they
     are the per-lane callables under ``jax.vmap``, their results in the working dtype.
-    ``t1``, ``rtol``, ``atol``: ``(B,)``.
+    ``t0``, ``t1`` (the end unless an event moves it), ``rtol``, ``atol``: ``(B,)``.
+    ``event_stride``: static int, the event is checked once this many accepted steps are
+    pending; ``event_continue``: static, ``None`` (the event is terminal) or the factor ``r``
+    of the end ``t0 + r (t_event - t0)`` that a fired lane continues to.
     """
 
     fun: Callable
     jac: Callable
     event: Callable | None
     args: Any
+    t0: jax.Array
     t1: jax.Array
     rtol: jax.Array
     atol: jax.Array
+    event_stride: int = 1
+    event_continue: float | None = None
 
 
 class _Position(NamedTuple):
@@ -308,19 +324,23 @@ class _NewtonResult(NamedTuple):
 
 
 class _State(NamedTuple):
-    """The loop carry. ``done``, ``fired``: ``(B,)`` bool (a lane that is done stops changing);
-    ``result``: ``(B,)`` int32 result code; ``t_ev``, ``y_ev``: ``(B,)``, ``(B, n)`` the event
-    (meaningful where ``fired``)."""
+    """The loop carry. ``t1``: ``(B,)`` the end (moved by a continued event); ``done``,
+    ``fired``: ``(B,)`` bool (a lane that is done stops changing); ``result``: ``(B,)`` int32
+    result code; ``t_ev``, ``y_ev``: ``(B,)``, ``(B, n)`` the event (meaningful where
+    ``fired``); ``checked``: ``(B,)`` int32, the stored steps known to end with the event
+    ``> 0``."""
 
     pos: _Position
     linear: _Linear
     dense: _Dense
     stats: _Stats
+    t1: jax.Array
     done: jax.Array
     result: jax.Array
     fired: jax.Array
     t_ev: jax.Array
     y_ev: jax.Array
+    checked: jax.Array
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,13 +352,14 @@ def _error_scale(prob: _Problem, y):
     return prob.atol[:, None] + prob.rtol[:, None] * jnp.abs(y)
 
 
-def _initial_state(prob: _Problem, t0, y0, first_step, max_steps: int) -> _State:
-    """The state at ``t0`` (``(B,)``) and ``y0`` (``(B, n)``): order 1, ``D = (y0, h f0)``, the
+def _initial_state(prob: _Problem, y0, first_step, max_steps: int) -> _State:
+    """The state at ``prob.t0`` and ``y0`` (``(B, n)``): order 1, ``D = (y0, h f0)``, the
     Jacobian at ``t0`` (no LU yet). ``first_step``: ``(B,)`` or None for Hairer, Nørsett &
     Wanner's selection (Sec. II.4, for order 1, as SciPy's ``select_initial_step``); lanes
     with ``t1 <= t0``, or whose event is ``<= 0`` at ``t0``, start done."""
     n_lanes, n = y0.shape
     dtype = y0.dtype
+    t0 = prob.t0
     f0 = prob.fun(t0, y0, prob.args)
     interval = prob.t1 - t0
     live = interval > 0
@@ -363,6 +384,8 @@ def _initial_state(prob: _Problem, t0, y0, first_step, max_steps: int) -> _State
     fired = jnp.zeros((n_lanes,), bool)
     if prob.event is not None:
         fired = live & (prob.event(t0, y0, prob.args) <= 0)
+    # A lane whose event holds at t0 is done, terminal or continued (to t0 + r · 0).
+    t1 = prob.t1 if prob.event_continue is None else jnp.where(fired, t0, prob.t1)
     zeros_i = jnp.zeros((n_lanes,), jnp.int32)
     return _State(
         pos=_Position(t=t0, h=h, d=d, order=one, n_equal=zeros_i),
@@ -389,11 +412,13 @@ def _initial_state(prob: _Problem, t0, y0, first_step, max_steps: int) -> _State
             num_jev=one,
             num_lu=zeros_i,
         ),
+        t1=t1,
         done=~live | fired,
-        result=jnp.where(fired, EVENT, SUCCESS).astype(jnp.int32),
+        result=jnp.where(fired & (prob.event_continue is None), EVENT, SUCCESS).astype(jnp.int32),
         fired=fired,
         t_ev=t0,
         y_ev=y0,
+        checked=zeros_i,
     )
 
 
@@ -610,22 +635,19 @@ def _store_dense(dense: _Dense, accept, t_new, h, order, d_acc):
     """Append the accepted steps (``accept``: ``(B,)`` bool) to the dense buffers.
 
     ``t_new``, ``h``: ``(B,)`` the step's end and size; ``order``: ``(B,)`` int32; ``d_acc``:
-    ``(B, 8, n)`` the differences after it. Returns ``(dense, d6)``, ``d6``: ``(B, 6, n)`` the
-    rows of ``d_acc`` that the interpolant uses (zero beyond ``order``). A lane whose buffer
-    is full drops the step.
+    ``(B, 8, n)`` the differences after it, of which the rows that the interpolant uses are
+    stored (zero beyond ``order``). Returns the new buffers. A lane whose buffer is full drops
+    the step.
     """
     d6 = jnp.where((jnp.arange(_N_DENSE)[None, :] <= order[:, None])[:, :, None], d_acc[:, :_N_DENSE], 0.0)
     idx = jnp.where(accept, dense.count, dense.ts.shape[1])  # out of range: dropped
     store = jax.vmap(lambda buf, i, v: buf.at[i].set(v, mode="drop"))
-    return (
-        _Dense(
-            count=dense.count + accept,
-            ts=store(dense.ts, idx, t_new),
-            hs=store(dense.hs, idx, h),
-            orders=store(dense.orders, idx, order),
-            ds=store(dense.ds, idx, d6),
-        ),
-        d6,
+    return _Dense(
+        count=dense.count + accept,
+        ts=store(dense.ts, idx, t_new),
+        hs=store(dense.hs, idx, h),
+        orders=store(dense.orders, idx, order),
+        ds=store(dense.ds, idx, d6),
     )
 
 
@@ -688,27 +710,53 @@ def _find_root(prob: _Problem, t_old, t_new, h, order, d6, g_new, fired):
     return root, _interpolate(root, t_new, h, order, d6)
 
 
-def _locate_event(prob: _Problem, s: _State, accept, t_old, t_new, h, order, d6):
-    """The terminal event of the accepted steps (``accept``: ``(B,)`` bool), if any.
+def _locate_event(prob: _Problem, s: _State, dense: _Dense, ending):
+    """The event on the stored steps not yet checked, for the lanes not yet fired.
 
-    ``t_old``, ``t_new``, ``h``: ``(B,)`` the step; ``order``, ``d6``: its interpolant (as in
-    :func:`_store_dense`). The event is evaluated at every lane's ``t_new`` and a root is
-    searched, behind one ``lax.cond``, on the lanes where it is ``<= 0``. Returns ``(fired,
-    t_ev, y_ev)``: ``(B,)`` bool, the event fired in this step; ``s.t_ev``, ``s.y_ev`` with
-    the root and the state there on those lanes. Without an event, nothing fires.
+    A lane checks once ``prob.event_stride`` accepted steps are pending, or when it ends
+    (``ending``: ``(B,)`` bool): the event at the end of its last stored step, behind one
+    ``lax.cond``. Where that is ``<= 0``, bisection over the pending steps' ends finds the
+    first step that ends with it ``<= 0`` (none with a stride of 1), and :func:`_find_root`
+    the root in that step's interpolant. ``dense``: the buffers after this step. Returns
+    ``(fired, t_ev, y_ev, checked)``: ``(B,)`` bool, the event fired now; ``s.t_ev``,
+    ``s.y_ev`` with the root and the state there on those lanes; the new ``checked``.
+    Without an event, nothing fires.
     """
     if prob.event is None:
-        return jnp.zeros_like(accept), s.t_ev, s.y_ev
-    g_new = prob.event(t_new, d6[:, 0], prob.args)
-    fired = accept & (g_new <= 0)
+        return jnp.zeros_like(ending), s.t_ev, s.y_ev, s.checked
+    pending = dense.count - s.checked
+    check = ~s.fired & (pending > 0) & ((pending >= prob.event_stride) | ending)
+    at = jax.vmap(lambda buf, i: buf[jnp.maximum(i, 0)])  # stored step i of each lane
+
+    def g_end(i):
+        return prob.event(at(dense.ts, i), at(dense.ds, i)[:, 0], prob.args)
 
     def locate(ops):
         t_ev, y_ev = ops
-        root, y_root = _find_root(prob, t_old, t_new, h, order, d6, g_new, fired)
-        return jnp.where(fired, root, t_ev), _lane_where(fired, y_root, y_ev)
+        last = dense.count - 1
+        g_last = g_end(last)
+        fired = check & (g_last <= 0)
 
-    t_ev, y_ev = lax.cond(jnp.any(fired), locate, lambda ops: ops, (s.t_ev, s.y_ev))
-    return fired, t_ev, y_ev
+        def split(carry):  # (lo, hi]: lo ends with the event > 0 (-1: t0), hi with <= 0
+            lo, hi, g_hi = carry
+            mid = (lo + hi) // 2
+            g_mid = g_end(mid)
+            live = fired & (hi - lo > 1)
+            left = live & (g_mid <= 0)
+            return jnp.where(live & ~left, mid, lo), jnp.where(left, mid, hi), jnp.where(left, g_mid, g_hi)
+
+        init = (s.checked - 1, last, g_last)
+        _, j, g_j = lax.while_loop(lambda c: jnp.any(fired & (c[1] - c[0] > 1)), split, init)
+        t_old = jnp.where(j > 0, at(dense.ts, j - 1), prob.t0)
+        step = (at(dense.ts, j), at(dense.hs, j), at(dense.orders, j), at(dense.ds, j))
+        root, y_root = _find_root(prob, t_old, *step, g_j, fired)
+        return fired, jnp.where(fired, root, t_ev), _lane_where(fired, y_root, y_ev)
+
+    def skip(ops):
+        return (jnp.zeros_like(check), *ops)
+
+    fired, t_ev, y_ev = lax.cond(jnp.any(check), locate, skip, (s.t_ev, s.y_ev))
+    return fired, t_ev, y_ev, jnp.where(check, dense.count, s.checked)
 
 
 def _step(prob: _Problem, s: _State) -> _State:
@@ -727,7 +775,7 @@ def _step(prob: _Problem, s: _State) -> _State:
     min_step = 10 * (jnp.nextafter(t, jnp.full_like(t, jnp.inf)) - t)
     too_small = run & ~(pos.h >= min_step)  # NaN h too
     attempt = run & ~too_small
-    pos, t_new, clip = _clip_to_end(pos, prob.t1, attempt)
+    pos, t_new, clip = _clip_to_end(pos, s.t1, attempt)
     linear = linear._replace(lu_valid=linear.lu_valid & ~clip)
 
     c = pos.h / jnp.asarray(_ALPHA, pos.h.dtype)[order]
@@ -746,17 +794,23 @@ def _step(prob: _Problem, s: _State) -> _State:
     linear = linear._replace(
         lu_valid=linear.lu_valid & ~reject & ~select, jac_current=linear.jac_current & ~accept
     )
-    dense, d6 = _store_dense(s.dense, accept, t_new, pos.h, order, d_acc)
-    fired, t_ev, y_ev = _locate_event(prob, s, accept, t, t_new, pos.h, order, d6)
+    dense = _store_dense(s.dense, accept, t_new, pos.h, order, d_acc)
 
     stats = s.stats
     num_steps = stats.num_steps + (accept | reject)
-    reached = accept & (t_new >= prob.t1)
+    out_of_steps = attempt & (num_steps >= dense.ts.shape[1])
+    ending = too_small | (accept & (t_new >= s.t1)) | out_of_steps
+    fired, t_ev, y_ev, checked = _locate_event(prob, s, dense, ending)
+    t1, terminal = s.t1, fired
+    if prob.event_continue is not None:  # a fired lane goes on to its new end instead
+        t1 = jnp.where(fired, prob.t0 + prob.event_continue * (t_ev - prob.t0), t1)
+        terminal = jnp.zeros_like(fired)
+    reached = accept & (t_new >= t1)
     result = jnp.where(reached, SUCCESS, s.result)
-    result = jnp.where(fired, EVENT, result)
+    result = jnp.where(terminal, EVENT, result)
     result = jnp.where(too_small, FAILURE, result)
-    finished = too_small | reached | fired
-    over = attempt & ~finished & (num_steps >= dense.ts.shape[1])
+    finished = too_small | reached | terminal
+    over = out_of_steps & ~finished
     result = jnp.where(over, MAX_STEPS, result)
     return _State(
         pos=new,
@@ -770,16 +824,39 @@ def _step(prob: _Problem, s: _State) -> _State:
             num_jev=stats.num_jev + need_jac,
             num_lu=stats.num_lu + need_lu,
         ),
+        t1=t1,
         done=s.done | finished | over,
         result=result.astype(jnp.int32),
         fired=s.fired | fired,
         t_ev=t_ev,
         y_ev=y_ev,
+        checked=checked,
+    )
+
+
+class _Config(NamedTuple):
+    """The static options of a solve: ``max_steps``, the maximum number of attempted steps
+    per lane and the length of the dense buffers; ``event_stride`` and ``event_continue``, as
+    in :func:`bdf_solve`."""
+
+    max_steps: int
+    event_stride: int = 1
+    event_continue: float | None = None
+
+
+def _config(max_steps, event_stride, event_continue) -> _Config:
+    """The checked :class:`_Config`; ``ValueError`` for a stride below 1 or a factor below 1."""
+    if int(event_stride) < 1:
+        raise ValueError(f"event_stride must be >= 1, got {event_stride}")
+    if event_continue is not None and not float(event_continue) >= 1:
+        raise ValueError(f"event_continue must be None or >= 1, got {event_continue}")
+    return _Config(
+        int(max_steps), int(event_stride), None if event_continue is None else float(event_continue)
     )
 
 
 def _bdf_batched(
-    fun, jac, event, t0, t1, y0, args, rtol, atol, max_steps: int, first_step=None, shared=None
+    fun, jac, event, t0, t1, y0, args, rtol, atol, config: _Config, first_step=None, shared=None
 ) -> BDFSolution:
     """Solve ``B`` independent problems at once; every input and output has a lane axis.
 
@@ -792,8 +869,7 @@ def _bdf_batched(
         y0: ``(B, n)`` initial states; their dtype sets the working precision.
         args: pytree whose leaves have the leading lane axis ``B``.
         rtol, atol: ``(B,)`` tolerances.
-        max_steps: static int, the maximum number of attempted steps per lane and the length
-            of the dense buffers.
+        config: the static options.
         first_step: ``(B,)`` initial step sizes, or None for Hairer's selection.
         shared: pytree passed unbatched to every lane's ``fun``/``jac``/``event``, or None.
 
@@ -824,14 +900,28 @@ def _bdf_batched(
     vevent = None
     if event_l is not None:
         vevent = jax.vmap(lambda t, y, a: jnp.asarray(event_l(t, y, a), dtype).reshape(()))
-    prob = _Problem(jax.vmap(f_one), jax.vmap(jac_one), vevent, args, t1, rtol, atol)
-    state = _initial_state(prob, t0, y0, first_step, int(max_steps))
+    prob = _Problem(
+        fun=jax.vmap(f_one),
+        jac=jax.vmap(jac_one),
+        event=vevent,
+        args=args,
+        t0=t0,
+        t1=t1,
+        rtol=rtol,
+        atol=atol,
+        event_stride=config.event_stride,
+        event_continue=config.event_continue,
+    )
+    state = _initial_state(prob, y0, first_step, config.max_steps)
     state = lax.while_loop(lambda s: jnp.any(~s.done), lambda s: _step(prob, s), state)
     dense = state.dense
+    stopped = state.fired & (config.event_continue is None)  # at a terminal event
     return BDFSolution(
-        t=jnp.where(state.fired, state.t_ev, state.pos.t),
-        y=_lane_where(state.fired, state.y_ev, state.pos.d[:, 0]),
+        t=jnp.where(stopped, state.t_ev, state.pos.t),
+        y=_lane_where(stopped, state.y_ev, state.pos.d[:, 0]),
         event=state.fired,
+        t_event=state.t_ev,
+        y_event=state.y_ev,
         result=state.result,
         stats={k: v.astype(jnp.int32) for k, v in state.stats._asdict().items()},
         count=dense.count,
@@ -877,14 +967,14 @@ def _lane_fns(fun_c, jac_c, event_c, sizes, layout):
     return fun, (None if jac_c is None else jac), (None if event_c is None else event)
 
 
-def _make_batched(fun_c, jac_c, event_c, sizes, layout, max_steps):
+def _make_batched(fun_c, jac_c, event_c, sizes, layout, config: _Config):
     """The core as a ``custom_vmap`` function of arrays; an outer vmap merges into the lanes."""
     fun, jac, event = _lane_fns(fun_c, jac_c, event_c, sizes, layout)
 
     @custom_vmap
     def solve(t0, t1, y0, lane, rtol, atol, first_step, shared):
         return _bdf_batched(
-            fun, jac, event, t0, t1, y0, lane, rtol, atol, max_steps, first_step=first_step, shared=shared
+            fun, jac, event, t0, t1, y0, lane, rtol, atol, config, first_step=first_step, shared=shared
         )
 
     @solve.def_vmap
@@ -914,7 +1004,7 @@ def _make_batched(fun_c, jac_c, event_c, sizes, layout, max_steps):
                 else:
                     new_shared.append(value)
                 new_layout.append(bool(batched))
-        inner = _make_batched(fun_c, jac_c, event_c, sizes, tuple(new_layout), max_steps)
+        inner = _make_batched(fun_c, jac_c, event_c, sizes, tuple(new_layout), config)
         sol = inner(*merged[:3], (args, new_lane), *merged[4:], new_shared)
         sol = jax.tree.map(lambda x: x.reshape((axis_size, n_lanes) + x.shape[1:]), sol)
         return sol, jax.tree.map(lambda _: True, sol)
@@ -988,6 +1078,8 @@ def bdf_solve(
     max_steps: int,
     jac: Callable | None = None,
     event: Callable | None = None,
+    event_stride: int = 1,
+    event_continue: float | None = None,
     first_step=None,
 ) -> BDFSolution:
     """Integrate ``dy/dt = fun(t, y, args)`` from ``t0`` to ``t1 > t0`` with the NDF method.
@@ -1006,6 +1098,17 @@ def bdf_solve(
         event: ``event(t, y, args) -> ()``, or None. The integration ends at the first time
             the event function is ``<= 0`` (it is expected ``> 0`` at ``t0``; if not, the
             solver returns at ``t0`` with ``event=True``).
+        event_stride: static int ``≥ 1``: the event is checked at the end of every
+            ``event_stride``-th accepted step (and of the last) instead of every step. More
+            than 1 only for an event that stays ``<= 0`` once it is: then the step where it
+            turned is found by bisection over the stored steps and the root is the one a
+            stride of 1 finds, for ``1/event_stride`` of the event evaluations. A terminal
+            event then stops the solver up to ``event_stride - 1`` steps past it (the dense
+            output covers them).
+        event_continue: static, ``None`` (the event ends the solve) or a factor ``r ≥ 1``:
+            the solve goes on past the event to ``t0 + r (t_event - t0)``, which replaces
+            ``t1``, and the event is not checked again (``result`` 0 at that end; ``t_event``
+            and ``y_event`` keep the event).
         first_step: scalar initial step size, or None for Hairer's selection.
 
     Returns:
@@ -1023,12 +1126,12 @@ def bdf_solve(
         fun, jac, event, t0, t1, y0, args, rtol, atol, first_step, ()
     )
     t0, t1, y0, args, rtol, atol, first_step = ins
-    max_steps = int(max_steps)
+    config = _config(max_steps, event_stride, event_continue)
     n_consts = len(consts)
 
     @custom_vmap
     def single(t0, t1, y0, args, rtol, atol, first_step, consts):
-        batched = _make_batched(fun_c, jac_c, event_c, sizes, (False,) * n_consts, max_steps)
+        batched = _make_batched(fun_c, jac_c, event_c, sizes, (False,) * n_consts, config)
         add = lambda x: x[None]  # noqa: E731
         sol = batched(
             add(t0),
@@ -1054,7 +1157,7 @@ def bdf_solve(
         layout = tuple(bool(b) for b in in_batched[7])
         lane_consts = [c for c, b in zip(consts, layout) if b]
         shared = [c for c, b in zip(consts, layout) if not b]
-        batched = _make_batched(fun_c, jac_c, event_c, sizes, layout, max_steps)
+        batched = _make_batched(fun_c, jac_c, event_c, sizes, layout, config)
         sol = batched(t0, t1, y0, (args, lane_consts), rtol, atol, first_step, shared)
         return sol, jax.tree.map(lambda _: True, sol)
 
@@ -1073,6 +1176,8 @@ def bdf_solve_batched(
     max_steps: int,
     jac: Callable | None = None,
     event: Callable | None = None,
+    event_stride: int = 1,
+    event_continue: float | None = None,
     first_step=None,
 ) -> BDFSolution:
     """Solve ``B`` problems at once: the batched form of :func:`bdf_solve`.
@@ -1089,5 +1194,6 @@ def bdf_solve_batched(
     )
     t0, t1, y0, args, rtol, atol, first_step = ins
     lanes = lambda x: None if x is None else jnp.broadcast_to(x, (n_lanes,))  # noqa: E731
-    batched = _make_batched(fun_c, jac_c, event_c, sizes, (False,) * len(consts), int(max_steps))
+    config = _config(max_steps, event_stride, event_continue)
+    batched = _make_batched(fun_c, jac_c, event_c, sizes, (False,) * len(consts), config)
     return batched(lanes(t0), lanes(t1), y0, (args, []), lanes(rtol), lanes(atol), lanes(first_step), consts)

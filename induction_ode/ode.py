@@ -43,6 +43,11 @@ take well under a second, and tsit5's program compiles in a quarter of bdf's tim
 on every device: no GPU was available to measure another one."""
 EMERGENCE_LEVEL = 0.5
 """The paper's threshold for the emergence of a pseudo-parameter (``T_x``: first ``|x| ≥ 0.5``)."""
+EVENT_STRIDE = 16
+"""The BDF solver checks the emergence event (``L ≤ ½ L(0)``, a level of the loss the flow
+descends, so it stays reached) every this many accepted steps, and finds the step where it
+turned by bisection over the stored steps: the same root. Checking every step cost one loss
+evaluation (a third of a gradient at N = 64) per step before ``t*``, 10% of the run."""
 
 
 def check_precision(precision: str):
@@ -120,9 +125,12 @@ class Segment(NamedTuple):
 
     Attributes:
         interp: the dense solution: ``interp.evaluate(t)`` is θ at a time ``t`` of the segment.
-        t, y: where it ended (``t1``, or the event), ``()`` and ``(19,)``.
-        hit: ``()`` bool, the event fired.
-        ok: ``()`` bool, it reached ``t1`` or the event (no step budget or step-size failure).
+        t, y: where it ended (``t1``, a terminal event, or the end after a continued one),
+            ``()`` and ``(19,)``.
+        hit: ``()`` bool, the event fired; ``t_event``, ``y_event``: its time and state
+            (meaningful where ``hit``).
+        ok: ``()`` bool, it reached its end or a terminal event (no step budget or step-size
+            failure).
         steps: ``()`` int, steps attempted; ``fev``, ``jev``: gradient and Jacobian
             evaluations, ``-1`` where the solver does not count them (the diffrax solvers).
     """
@@ -131,6 +139,8 @@ class Segment(NamedTuple):
     t: jax.Array
     y: jax.Array
     hit: jax.Array
+    t_event: jax.Array
+    y_event: jax.Array
     ok: jax.Array
     steps: jax.Array
     fev: jax.Array
@@ -168,27 +178,24 @@ def _jacobian(model, n_pad):
     return jac
 
 
-def _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event=None) -> Segment:
-    """Integrate from ``t0`` to ``t1`` with dense output; ``args = (n_pairs, free)``. Stop where
-    ``event(t, y, args)`` first reaches ``≤ 0`` (a scalar function, positive at ``t0``), located
-    by root finding."""
+class _Joined(NamedTuple):
+    """Two dense solutions joined at ``t_split``: ``evaluate(t)`` reads ``early`` on ``[t0,
+    t_split]`` and ``late`` on ``[t_split, t_end]`` (times outside are clipped); ``(19,)``."""
+
+    early: object
+    late: object
+    t0: jax.Array
+    t_split: jax.Array
+    t_end: jax.Array
+
+    def evaluate(self, t):
+        late = self.late.evaluate(jnp.clip(t, self.t_split, self.t_end))
+        return jnp.where(t > self.t_split, late, self.early.evaluate(jnp.clip(t, self.t0, self.t_split)))
+
+
+def _diffrax_dense(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event) -> Segment:
+    """A diffrax solve with dense output and an optional terminal event (see :func:`_dense_solve`)."""
     dtype = y0.dtype
-    t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
-    if solver == "bdf":
-        sol = bdf_solve(
-            _field(model, n_pad),
-            t0,
-            t1,
-            y0,
-            args,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
-            jac=_jacobian(model, n_pad),
-            event=event,
-        )
-        counts = (sol.stats["num_steps"], sol.stats["num_fev"], sol.stats["num_jev"])
-        return Segment(sol, sol.t, sol.y, sol.event, sol.result <= 1, *counts)
     diffrax_event = None
     if event is not None:
         # Bisection to 64 ulps in t. The flow descends the loss the event watches, so the
@@ -206,7 +213,83 @@ def _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, 
         hit = jnp.all(sol.event_mask) & (sol.result == diffrax.RESULTS.event_occurred)
     ok = (sol.result == diffrax.RESULTS.successful) | hit
     none = jnp.asarray(-1, jnp.int32)
-    return Segment(sol.interpolation, sol.ts[-1], sol.ys[-1], hit, ok, sol.stats["num_steps"], none, none)
+    t, y = sol.ts[-1], sol.ys[-1]
+    return Segment(sol.interpolation, t, y, hit, t, y, ok, sol.stats["num_steps"], none, none)
+
+
+def _diffrax_continued(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event, factor):
+    """Two diffrax solves, ``[t0, t_event]`` then ``[t_event, t0 + factor (t_event − t0)]``,
+    joined (diffrax's events are terminal). One compiled solve serves both (a ``scan``); the
+    event is live only in the first and a second without an event runs a dummy unit interval."""
+    dtype = y0.dtype
+
+    def piece(carry, _):
+        start_y, start, end, live = carry
+
+        def live_event(t, y, a):
+            return jnp.where(live, event(t, y, a), 1.0)
+
+        seg = _diffrax_dense(
+            model, solver, n_pad, start_y, args, start, end, rtol, atol, max_steps, live_event
+        )
+        go = live & seg.hit & (seg.t > t0)
+        end = jnp.where(go, t0 + factor * (seg.t - t0), seg.t + 1)
+        return (seg.y, seg.t, end, jnp.zeros((), bool)), seg
+
+    start = (y0, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), jnp.ones((), bool))
+    _, segs = jax.lax.scan(piece, start, length=2)
+    first, second = (jax.tree.map(lambda a, i=i: a[i], segs) for i in range(2))
+    go = first.hit & (first.t > t0)
+    pick = lambda a, b: jnp.where(go, b, a)  # noqa: E731
+    return Segment(
+        interp=_Joined(first.interp, second.interp, jnp.asarray(t0, dtype), first.t, pick(first.t, second.t)),
+        t=pick(first.t, second.t),
+        y=pick(first.y, second.y),
+        hit=first.hit,
+        t_event=first.t,
+        y_event=first.y,
+        ok=first.ok & (second.ok | ~go),
+        steps=first.steps + jnp.where(go, second.steps, 0),
+        fev=first.fev,
+        jev=first.jev,
+    )
+
+
+def _dense_solve(
+    model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event=None, event_continue=None
+) -> Segment:
+    """Integrate from ``t0`` to ``t1`` with dense output; ``args = (n_pairs, free)``.
+
+    ``event(t, y, args)``: a scalar function, positive at ``t0`` and non-increasing along the
+    flow (a level of the loss it descends), or None. The solve stops where it first reaches
+    ``≤ 0`` (located by root finding), or with ``event_continue = r`` goes on from there to
+    ``t0 + r (t_event − t0)`` in place of ``t1``: one BDF solve (checking the event every
+    :data:`EVENT_STRIDE` steps where the model's field has no jump), or two diffrax solves.
+    """
+    dtype = y0.dtype
+    t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
+    if solver != "bdf":
+        if event is None or event_continue is None:
+            return _diffrax_dense(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event)
+        return _diffrax_continued(
+            model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event, event_continue
+        )
+    sol = bdf_solve(
+        _field(model, n_pad),
+        t0,
+        t1,
+        y0,
+        args,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        jac=_jacobian(model, n_pad),
+        event=event,
+        event_stride=EVENT_STRIDE if model.jump_ts() is None else 1,
+        event_continue=event_continue,
+    )
+    counts = (sol.stats["num_steps"], sol.stats["num_fev"], sol.stats["num_jev"])
+    return Segment(sol, sol.t, sol.y, sol.event, sol.t_event, sol.y_event, sol.result <= 1, *counts)
 
 
 def integrate_to(model, solver, n_pairs, theta0, t_end, rtol, atol, max_steps=None):
@@ -393,8 +476,9 @@ class Emergence(NamedTuple):
 def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
     """First time in ``[0, t_end]`` at which each component of ``path(t)`` reaches ``target``.
 
-    ``path`` maps a time to ``(m,)`` values; ``start`` is ``path(0)``. The crossing is
-    bracketed on a uniform grid and refined by bisection (``n_bisect`` halvings).
+    ``path`` maps a time to ``(m,)`` values; ``start`` is ``path(0)``; ``target``: ``(m,)``.
+    The crossing is bracketed on a uniform grid and refined by bisection (``n_bisect``
+    halvings), all components at once. Returns ``(m,)``, ``nan`` where not reached.
     """
     direction = jnp.sign(target - start)
     grid = jnp.linspace(0.0, 1.0, n_grid, dtype=t_end.dtype) * t_end
@@ -422,84 +506,65 @@ def emergence_core(
     """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
 
     ``free`` is the ``(19,)`` 0/1 mask of the pseudo-parameters that move (it replaces
-    ``model.free``, so that removal studies share one compiled program).
+    ``model.free``, so that removal studies share one compiled program). One solve from 0:
+    the event ``L ≤ ½ L(0)`` gives ``t_star`` and the solve continues to ``2 t_star``.
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
     order), ``paper_times`` ``(3,)`` (first time ``|x| ≥`` :data:`EMERGENCE_LEVEL`, on
     ``[0, 2 t_star]``, or the whole integration without a head; ``nan`` where not reached),
     ``label_attention``, ``label_contrast``, ``loss0``, ``theta_star`` ``(19,)``, ``theta_end`` ``(19,)``,
-    ``counts`` ``(3,)`` (steps, gradient and Jacobian evaluations of both segments; ``-1``
-    where the solver does not count) and ``solved`` (no segment ran out of steps or failed).
+    ``counts`` ``(3,)`` (steps, gradient and Jacobian evaluations; ``-1`` where the solver
+    does not count) and ``solved`` (the solver did not run out of steps or fail).
     """
-    dtype = theta0.dtype
-    t_max = jnp.asarray(t_max, dtype)
     threshold = 0.5 * model.loss_of(theta0, n_pairs, n_pad)
     loss0 = model.loss_at(0.0, theta0, n_pairs, n_pad)
-
-    def segment(carry, _):
-        """One solve with dense output; the event is live only in the first segment."""
-        y0, t0, t1, live = carry
-
-        def event(t, y, args):
-            return jnp.where(live, model.loss_at(t, y, args[0], n_pad) - threshold, 1.0)
-
-        args = (n_pairs, free)
-        seg = _dense_solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event)
-        hit = live & seg.hit
-        emerged = hit | (live & instant)
-        t_star = jnp.where(instant, 0.0, seg.t)
-        y_star = jnp.where(instant, y0, seg.y)
-        # Continue from t_star to 2 t_star (a dummy unit interval if there is nothing to do).
-        t_next = jnp.where(emerged & (t_star > 0), t_star, jnp.ones((), dtype))
-        nxt = (y_star, t_next, 2 * t_next, jnp.zeros((), bool))
-        counts = jnp.stack([seg.steps, seg.fev, seg.jev]).astype(jnp.int32)
-        return nxt, (seg.interp, emerged, t_star.astype(dtype), y_star, seg.y, counts, seg.ok)
-
     instant = loss0 <= threshold
-    start = (theta0, jnp.zeros((), dtype), t_max, jnp.ones((), bool))
-    _, (interps, emerged, t_stars, y_stars, y_ends, counts, oks) = jax.lax.scan(segment, start, length=2)
-    emerged = emerged[0]
-    t_star = jnp.where(emerged, t_stars[0], jnp.nan)
-    theta_star = y_stars[0]
-    t1 = jnp.where(emerged & (t_star > 0), t_star, jnp.ones((), dtype))
-    theta_end = jnp.where(t_star > 0, y_ends[1], theta_star)
-    early = jax.tree.map(lambda a: a[0], interps)
-    late = jax.tree.map(lambda a: a[1], interps)
+
+    def event(t, y, args):
+        return model.loss_at(t, y, args[0], n_pad) - threshold
+
+    args = (n_pairs, free)
+    seg = _dense_solve(model, solver, n_pad, theta0, args, 0.0, t_max, rtol, atol, max_steps, event, 2.0)
+    emerged = instant | seg.hit
+    t_star = jnp.where(instant, 0.0, jnp.where(emerged, seg.t_event, jnp.nan))
+    theta_star = jnp.where(instant, theta0, jnp.where(seg.hit, seg.y_event, seg.y))
+    grown = emerged & (t_star > 0)
+    # Where the dense output reaches: [0, 2 t*] after a head, the whole solve without one. A
+    # stride-checked event may have let the solver step past 2 t*: read the end off the
+    # interpolant there.
+    t_end = jnp.where(emerged, 2 * t_star, seg.t)
+    theta_end = jnp.where(instant, theta0, jnp.where(seg.t > t_end, seg.interp.evaluate(t_end), seg.y))
 
     key_idx = jnp.array(KEY_INDEX)
-    # Where the dense output reaches: [0, 2 t*] after a head, the whole first segment without.
-    horizon = jnp.where(emerged, 2 * t1, t_stars[0])
-    grown = emerged & (t_star > 0)
 
-    def path(t):
-        late_part = grown & (t > t1)
-        y_late = late.evaluate(jnp.clip(t, t1, 2 * t1))
-        y = jnp.where(late_part, y_late, early.evaluate(jnp.clip(t, 0.0, horizon)))
-        return model.effective(t, y)[0][key_idx]
+    def path(t):  # the key parameters and their sizes: (6,)
+        key = model.effective(t, seg.interp.evaluate(jnp.minimum(t, seg.t)))[0][key_idx]
+        return jnp.concatenate([key, jnp.abs(key)])
 
-    theta_end_eff, strength = model.effective(2 * t1, theta_end)
+    theta_end_eff, strength = model.effective(t_end, theta_end)
     start_key = model.effective(0.0, theta0)[0][key_idx]
-    halves = _first_crossing(path, 2 * t1, start_key, 0.5 * theta_end_eff[key_idx])
-    halves = jnp.where(grown, halves, jnp.where(emerged, 0.0, jnp.nan))
+    starts = jnp.concatenate([start_key, jnp.abs(start_key)])
     level = jnp.full_like(start_key, EMERGENCE_LEVEL)
-    paper = _first_crossing(lambda t: jnp.abs(path(t)), horizon, jnp.abs(start_key), level)
+    crossings = _first_crossing(path, t_end, starts, jnp.concatenate([0.5 * theta_end_eff[key_idx], level]))
+    halves = jnp.where(grown, crossings[:3], jnp.where(emerged, 0.0, jnp.nan))
     on_label, runner_up = model.label_weights(theta_end_eff, n_pairs, n_pad, strength)
-    asked = query_weights(n_pairs, n_pad, model.query, dtype)
+    asked = query_weights(n_pairs, n_pad, model.query, theta0.dtype)
     label_attention = jnp.sum(on_label * asked)
     runner_up = jnp.sum(runner_up * asked)
-    label_contrast = label_attention / jnp.maximum(runner_up, jnp.finfo(dtype).tiny)
+    label_contrast = label_attention / jnp.maximum(runner_up, jnp.finfo(theta0.dtype).tiny)
+    counts = jnp.stack([seg.steps, seg.fev, seg.jev]).astype(jnp.int32)
     return dict(
         t_star=t_star,
         emerged=emerged,
         half_times=halves,
-        paper_times=paper,
+        paper_times=crossings[3:],
         label_attention=jnp.where(emerged, label_attention, jnp.nan),
         label_contrast=jnp.where(emerged, label_contrast, jnp.nan),
         loss0=loss0,
         theta_star=model.effective(t_star, theta_star)[0],
         theta_end=theta_end_eff,
-        counts=jnp.where(jnp.any(counts < 0, axis=0), -1, jnp.sum(counts, axis=0)),
-        solved=jnp.all(oks),
+        counts=counts,
+        solved=seg.ok,
     )
 
 

@@ -158,6 +158,36 @@ def test_event_log2():
     np.testing.assert_allclose(np.asarray(_dense(sol, ts))[:, 0], np.exp(-ts), rtol=1e-9)
 
 
+def test_event_stride_and_continue():
+    """An event checked every 4th step finds the root that every step finds (the decay passes
+    its level once); continued, the solve goes on to 2 t_event."""
+    sol = jax.jit(
+        lambda y0, args: bdf_solve(
+            _scalar,
+            0.0,
+            20.0,
+            y0,
+            args,
+            rtol=1e-11,
+            atol=1e-13,
+            max_steps=1024,
+            event=_below,
+            event_stride=4,
+            event_continue=2.0,
+        )
+    )(jnp.array([1.0]), DECAY)
+    every = _solve_scalar(jnp.array([1.0]), DECAY, 1e-11, 1e-13)
+    assert bool(sol.event) and int(sol.result) == SUCCESS
+    assert float(sol.t_event) == float(every.t)
+    np.testing.assert_array_equal(np.asarray(sol.y_event), np.asarray(every.y))
+    assert float(sol.t) == 2 * float(every.t)
+    assert float(sol.y[0]) == pytest.approx(0.25, abs=1e-10)
+    # The same steps up to the event, then on to the new end.
+    n = int(every.count)
+    np.testing.assert_array_equal(np.asarray(sol.ts[:n]), np.asarray(every.ts[:n]))
+    assert int(sol.count) > n and float(sol.ts[int(sol.count) - 1]) == float(sol.t)
+
+
 def test_event_at_t0():
     sol = _solve_scalar(jnp.array([0.4]), DECAY, 1e-11, 1e-13)
     assert bool(sol.event) and int(sol.result) == EVENT
