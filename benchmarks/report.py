@@ -64,16 +64,22 @@ def lines_for(device: str, record: dict) -> list[str]:
         row("float32 vs float64", f"max rel. diff of t* {worst:.1e}; speed-up ×({speed}) at N = {ns}", key)
     for key in sorted(k for k in record if k.startswith("solvers")):
         rows = record[key]["results"]["rows"]
+        ratios = record[key]["results"].get("ratios_to_first", {})
         for n in sorted({r["n_pairs"] for r in rows}):
             parts = []
-            for r in (r for r in rows if r["n_pairs"] == n):
+            here = [r for r in rows if r["n_pairs"] == n]
+            for r in here:
                 counts = f", {r['num_steps']} steps" if r.get("num_steps") else ""
                 counts += f", {r['num_fev']} ∇L, {r['num_jev']} ∇²L" if r.get("num_jev") is not None else ""
                 parts.append(f"{r['solver']} {r['run_s']:.3g} s{counts}")
+            text = "; ".join(parts)
+            if str(n) in ratios:  # medians over the repeats of each solver's time / the first's
+                paired = ", ".join(f"{s} ×{v:.2f}" for s, v in ratios[str(n)].items())
+                text += f" (against {here[0]['solver']}: {paired}; medians of {len(here[0]['runs_s'])} runs)"
             settings = record[key]["settings"]
             mask, code = settings.get("layer1_mask", "strict"), settings.get("positions", "sinusoidal")
             label = f"to 2t* at N = {n}, {mask} mask, {code} code (run time, compilation apart)"
-            row(label, "; ".join(parts), key)
+            row(label, text, key)
     if "sharding" in record:
         rows = record["sharding"]["results"]["rows"]
         text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)

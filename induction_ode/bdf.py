@@ -14,21 +14,28 @@ The method, in brief:
   array ``D`` of backward differences of the interpolating polynomial at spacing ``h``; a step
   size change by ``factor`` re-interpolates ``D`` (``D ← (R U)ᵀ D``);
 * a simplified Newton iteration (at most 4 iterations) with an LU factorisation of
-  ``I - c J``, ``c = h / α_k``. ``J`` is re-evaluated only when Newton fails with a stale
-  ``J``; a failure with a current ``J`` halves the step. The LU is refactored whenever ``c``
-  or ``J`` changes;
+  ``I - c J``, ``c = h / α_k``. ``J`` is re-evaluated when Newton fails with a stale ``J``
+  (a failure with a current ``J`` halves the step), and at the end of an accepted step that
+  needed ``NEWTON_SLOW`` = 3 iterations or more with a stale one. The LU is refactored
+  whenever ``c`` or ``J`` changes;
 * the Newton convergence test of CVODE (Hindmarsh et al. 2005, ACM TOMS 31, 363-396, §2.1),
   not SciPy's: iteration ``m`` stops when ``‖Δ_m‖ · min(1, ρ) ≤ 0.01 / C_k`` (RMS norm
   relative to ``atol + rtol |y|``; ``C_k`` the error constant, so the Newton error is held to
   1% of the local error allowance), where the rate estimate ``ρ ← max(0.3 ρ, ‖Δ_m‖ /
-  ‖Δ_{m-1}‖)`` is carried from step to step and reset to 1 with every new LU; it diverges
-  when ``‖Δ_m‖ > 2 ‖Δ_{m-1}‖``. SciPy needs a measured rate, so two iterations at least, and
-  a tolerance of ``√rtol`` (1e-4 at rtol 1e-8); with the carried rate most steps take one
-  gradient (counts in ``benchmarks/solvers.py``). Two choices matter, found with patches
-  that were not kept: with the rate carried *without* the reset at each new LU, a stale rate
-  let unconverged iterates through and the run fell into thousands of order-2 steps (N = 64
-  at CVODE's coefficient 0.1, N = 152 at 0.01); with the reset, 0.1 runs but takes 1.6x the
-  steps of 0.01 at N = 152 and 256;
+  ‖Δ_{m-1}‖)`` is carried from step to step, reset to 1 with every new ``J`` and multiplied
+  by ``c_new / c_old`` when the LU is refactored for a larger ``c`` (kept for a smaller
+  one); it diverges when ``‖Δ_m‖ > 2 ‖Δ_{m-1}‖``. SciPy needs a measured rate, so two
+  iterations at least, and a tolerance of ``√rtol`` (1e-4 at rtol 1e-8); with the carried
+  rate most steps take one gradient (counts in ``benchmarks/solvers.py``). Three choices
+  matter, found with patches that were not kept: with the rate carried as it is over every
+  new LU, a stale rate let unconverged iterates through and the run fell into thousands of
+  order-2 steps (N = 64 at CVODE's coefficient 0.1, N = 152 at 0.01; N = 64 at 0.01 when
+  only a new ``c`` keeps it, as it does when also scaled down for a smaller ``c``); with a
+  reset at every new LU, 0.1 runs but takes 1.6x the steps of 0.01 at N = 152 and 256, and
+  0.01 pays a second iteration after every change of ``c`` (one step in five). Carried over
+  a larger ``c`` scaled up, with ``J`` re-evaluated after slow steps, N = 64 (paired code,
+  strict) takes 1,001 gradients and 7 Jacobians instead of 1,412 and 4, at the same error
+  against an rtol 1e-11 run (2.5e-8 against 2.3e-8), in 17% less time;
 * the local error estimate ``C_k · D^{k+1}``, RMS norm relative to ``atol + rtol |y|``, safety
   factor ``0.9 (2·4 + 1) / (2·4 + n_newton)``, step factors clipped to ``[0.2, 10]``;
 * order selection among ``k - 1, k, k + 1`` after ``k + 1`` steps at constant step size;
@@ -90,6 +97,7 @@ NEWTON_MAXITER = 4
 NEWTON_COEF = 0.01  # Newton stops at this fraction of the local error allowance
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
+NEWTON_SLOW = 3  # an accepted step that took this many iterations with a stale J re-evaluates it
 _N_ROWS = MAX_ORDER + 3  # D holds the differences of orders 0 … order + 2
 _N_DENSE = MAX_ORDER + 1  # rows of D that the dense output needs
 _ROOT_MAXITER = 200  # the root search halves the bracket at least every second iteration
@@ -278,7 +286,8 @@ class _Linear(NamedTuple):
     cleared whenever ``c`` or ``jac`` changes); ``jac_current``: ``(B,)`` bool, ``jac`` was
     re-evaluated after the last accepted step (false at the start), so a Newton failure halves
     the step instead; ``crate``: ``(B,)`` the Newton convergence-rate estimate, carried from
-    step to step and reset to 1 with each new LU."""
+    step to step, reset to 1 with each new ``jac`` and scaled up with ``c``; ``c_lu``:
+    ``(B,)`` the ``c`` of the current LU."""
 
     jac: jax.Array
     lu: jax.Array
@@ -286,6 +295,7 @@ class _Linear(NamedTuple):
     lu_valid: jax.Array
     jac_current: jax.Array
     crate: jax.Array
+    c_lu: jax.Array
 
 
 class _Dense(NamedTuple):
@@ -396,6 +406,7 @@ def _initial_state(prob: _Problem, y0, first_step, max_steps: int) -> _State:
             lu_valid=jnp.zeros((n_lanes,), bool),
             jac_current=jnp.zeros((n_lanes,), bool),
             crate=jnp.ones((n_lanes,), dtype),
+            c_lu=jnp.ones((n_lanes,), dtype),
         ),
         dense=_Dense(
             count=zeros_i,
@@ -440,7 +451,9 @@ def _refactor(linear: _Linear, c, need) -> _Linear:
     """The LU of ``I - c J`` (``c``: ``(B,)``) for the lanes that ``need`` it (``(B,)`` bool).
 
     Behind one ``lax.cond`` on ``any(need)``; the other lanes keep their LU. The refactored
-    lanes become ``lu_valid`` and their rate estimate restarts at 1 (a new matrix).
+    lanes become ``lu_valid``; their rate estimate is multiplied by ``c / c_lu`` where that
+    exceeds 1 (the contraction of the simplified Newton iteration grows at most like ``c``)
+    and kept otherwise, at most 1.
     """
 
     def refactor(ops):
@@ -450,22 +463,29 @@ def _refactor(linear: _Linear, c, need) -> _Linear:
         return _lane_where(need, lu_new, lu), _lane_where(need, piv_new, piv)
 
     lu, piv = lax.cond(jnp.any(need), refactor, lambda ops: ops, (linear.lu, linear.piv))
-    crate = jnp.where(need, 1.0, linear.crate)
-    return linear._replace(lu=lu, piv=piv, lu_valid=linear.lu_valid | need, crate=crate)
+    crate = jnp.where(need, jnp.minimum(1.0, linear.crate * jnp.maximum(1.0, c / linear.c_lu)), linear.crate)
+    c_lu = jnp.where(need, c, linear.c_lu)
+    return linear._replace(lu=lu, piv=piv, lu_valid=linear.lu_valid | need, crate=crate, c_lu=c_lu)
 
 
 def _reevaluate_jacobian(prob: _Problem, linear: _Linear, need, t, y) -> _Linear:
     """The Jacobian at ``(t, y)`` (``(B,)``, ``(B, n)``) for the lanes that ``need`` it.
 
-    Behind one ``lax.cond`` on ``any(need)``. Those lanes become ``jac_current`` and lose
-    their LU (``lu_valid`` cleared), so the retried step refactors.
+    Behind one ``lax.cond`` on ``any(need)``. Those lanes become ``jac_current``, lose their
+    LU (``lu_valid`` cleared), so that the next attempt refactors, and restart their rate
+    estimate at 1.
     """
 
     def rejac(jac):
         return _lane_where(need, prob.jac(t, y, prob.args), jac)
 
     jac = lax.cond(jnp.any(need), rejac, lambda jac: jac, linear.jac)
-    return linear._replace(jac=jac, jac_current=linear.jac_current | need, lu_valid=linear.lu_valid & ~need)
+    return linear._replace(
+        jac=jac,
+        jac_current=linear.jac_current | need,
+        lu_valid=linear.lu_valid & ~need,
+        crate=jnp.where(need, 1.0, linear.crate),
+    )
 
 
 def _predict(d, order):
@@ -763,9 +783,10 @@ def _step(prob: _Problem, s: _State) -> _State:
     """One attempted step on every lane that is not done; done lanes do not change.
 
     A step: stop on a step below ``10 ulp(t)``; clip it to ``t1``; refactor where ``c = h /
-    α_k`` or ``J`` changed; predict and correct (Newton); where Newton failed with a stale
-    Jacobian, re-evaluate it and retry at the same ``h`` (neither accepted nor rejected);
-    then the error test, the next ``h`` and order, the dense output and the event. A lane
+    α_k`` or ``J`` changed; predict and correct (Newton); the error test, the next ``h`` and
+    order; where Newton failed with a stale Jacobian, re-evaluate it and retry at the same
+    ``h`` (neither accepted nor rejected), and where it converged slowly with one,
+    re-evaluate it at the new point; then the dense output and the event. A lane
     ends on ``t1``, its event, a too small step (``FAILURE``) or ``max_steps`` attempts.
     ``s``: the loop carry; returns the next one, of the same shapes (see :class:`_State`).
     """
@@ -785,15 +806,18 @@ def _step(prob: _Problem, s: _State) -> _State:
     scale = _error_scale(prob, y_pred)
     newton, linear = _newton(prob, linear, t_new, y_pred, psi, c, scale, attempt, order)
     newton_fail = attempt & ~newton.converged
-    need_jac = newton_fail & ~linear.jac_current
     halve = newton_fail & linear.jac_current
-    linear = _reevaluate_jacobian(prob, linear, need_jac, t_new, y_pred)
 
     d_acc = _advance_differences(pos.d, newton.dsum, order)
     new, accept, reject, select = _control(prob, pos, t_new, d_acc, newton, halve)
+    # A new Jacobian where Newton failed with a stale one (at the predictor; the step is
+    # retried) or converged slowly with one (at the accepted point, for the next step).
+    slow = accept & ~linear.jac_current & (newton.n_iter >= NEWTON_SLOW)
+    need_jac = (newton_fail & ~linear.jac_current) | slow
     linear = linear._replace(
         lu_valid=linear.lu_valid & ~reject & ~select, jac_current=linear.jac_current & ~accept
     )
+    linear = _reevaluate_jacobian(prob, linear, need_jac, t_new, _lane_where(slow, newton.y, y_pred))
     dense = _store_dense(s.dense, accept, t_new, pos.h, order, d_acc)
 
     stats = s.stats
