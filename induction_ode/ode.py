@@ -608,10 +608,11 @@ def compiled_emergence(
 
 
 def default_max_steps(n_pairs: int, solver: str) -> int:
-    """Step budget of one segment (``[0, t_star]`` or ``[t_star, 2 t_star]``): ``max(16384,
-    2 T²)`` for ``tsit5`` (it needs about ``0.6 T²`` steps to reach ``2 t_star``), 16384 for
-    ``kvaerno5`` (about 1,300 at ``N = 64``), 8192 for ``bdf`` (its dense output keeps
-    ``8192 × 6 × 19`` numbers per segment and length)."""
+    """Step budget of one solve (``bdf``: ``[0, 2 t_star]``; the diffrax solvers: each of
+    ``[0, t_star]`` and ``[t_star, 2 t_star]``): ``max(16384, 2 T²)`` for ``tsit5`` (it needs
+    about ``0.6 T²`` steps to reach ``2 t_star``), 16384 for ``kvaerno5`` (about 1,300 at
+    ``N = 64``), 8192 for ``bdf`` (its dense output keeps ``8192 × 6 × 19`` numbers per
+    length; 742 steps to ``2 t_star`` at ``N = 64``)."""
     solver = resolve_solver(solver, n_pairs)
     if solver == "tsit5":
         return max(16384, 2 * (2 * int(n_pairs) + 1) ** 2)
