@@ -612,7 +612,7 @@ def default_max_steps(n_pairs: int, solver: str) -> int:
     ``[0, t_star]`` and ``[t_star, 2 t_star]``): ``max(16384, 2 T²)`` for ``tsit5`` (it needs
     about ``0.6 T²`` steps to reach ``2 t_star``), 16384 for ``kvaerno5`` (about 1,300 at
     ``N = 64``), 8192 for ``bdf`` (its dense output keeps ``8192 × 6 × 19`` numbers per
-    length; 742 steps to ``2 t_star`` at ``N = 64``)."""
+    length; 742 steps to ``2 t_star`` at ``N = 64``, 982 at ``N = 256``)."""
     solver = resolve_solver(solver, n_pairs)
     if solver == "tsit5":
         return max(16384, 2 * (2 * int(n_pairs) + 1) ** 2)
