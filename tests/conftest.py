@@ -4,6 +4,16 @@ The suite spends most of its time compiling, so it turns on JAX's persistent com
 cache in a directory outside the clone (``$INDUCTION_ODE_TEST_CACHE``, default
 ``~/.cache/induction_ode/jax``): a second run on the same machine loads the programs instead
 of compiling them. Set ``INDUCTION_ODE_TEST_CACHE=`` (empty) to run cold.
+
+The suite runs in parallel (pytest-xdist, ``-n auto`` in ``pyproject.toml``): one worker per
+CPU core, at most :data:`MAX_WORKERS`, since compilation is single-threaded and a worker holds
+a JAX runtime (~0.5 GB). ``-n 0`` runs it in one process.
+
+Compilation, not execution, is what the suite spends its time on: a test integrates for
+milliseconds a program that took tens of seconds to compile, so the tests share lengths and
+models where they can. (XLA's ``--xla_backend_optimization_level=0`` would halve the compile
+time, but the tsit5 emergence program compiled so fails to finish at N = 2 and 4 under the
+sinusoidal code, 32,768 steps where 84 suffice: the suite keeps XLA's defaults.)
 """
 
 import os
@@ -22,6 +32,21 @@ if _cache:
     jax.config.update("jax_compilation_cache_dir", _cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core the process may use, at most :data:`MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def virtual_devices_env(count: int) -> dict:
+    """The environment of a subprocess whose JAX sees ``count`` CPU devices (and this suite's
+    XLA flags)."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
+    return dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
 
 
 @pytest.fixture

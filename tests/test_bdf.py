@@ -5,7 +5,6 @@ Every solver is jitted once per problem with the tolerance traced, to keep compi
 bulk of this file's run time) to one program per problem.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import virtual_devices_env
 
 from induction_ode.bdf import EVENT, FAILURE, MAX_STEPS, SUCCESS, BDFSolution, bdf_solve, bdf_solve_batched
 
@@ -288,7 +288,7 @@ SHARDED = textwrap.dedent("""
 
 
 def test_sharded_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = virtual_devices_env(4)
     proc = subprocess.run(
         [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300
     )

@@ -63,18 +63,19 @@ def test_fast_equals_direct_ce_and_gradient(n_pairs, positions, rng):
 @pytest.mark.parametrize("query", ["uniform", "last"])
 @pytest.mark.parametrize("positions", POSITIONS)
 def test_padding_is_exact(positions, query, rng):
+    """A length padded to ``n_pad`` (one extra pair, or many: N = 1, the edge, and 3) gives the
+    loss and gradient of the unpadded closed form: the padding is masked out exactly."""
     theta = jnp.asarray(random_theta(rng, 5.0))
     model = Model(positions=positions, query=query)
-    for n in [1, 3, 6]:
-        ref = population_loss(theta, n, model=model)
-        for n_pad in [n + 1, 10]:
-            padded = functools.partial(padded_loss, positions=positions, query=query, layer1_mask="strict")
-            np.testing.assert_allclose(padded(theta, jnp.asarray(n), n_pad), ref, rtol=1e-14)
-            np.testing.assert_allclose(
-                jax.grad(padded)(theta, jnp.asarray(n), n_pad),
-                jax.grad(population_loss)(theta, n, model=model),
-                atol=1e-13,
-            )
+    padded = functools.partial(padded_loss, positions=positions, query=query, layer1_mask="strict")
+    padded = jax.jit(jax.value_and_grad(padded), static_argnums=2)
+    exact = jax.jit(jax.value_and_grad(population_loss), static_argnums=1, static_argnames="model")
+    for n in [1, 3]:
+        ref, ref_grad = exact(theta, n, model=model)
+        for n_pad in [n + 1, 6]:
+            value, grad = padded(theta, jnp.asarray(n), n_pad)
+            np.testing.assert_allclose(value, ref, rtol=1e-14)
+            np.testing.assert_allclose(grad, ref_grad, atol=1e-13)
 
 
 @pytest.mark.parametrize("positions", POSITIONS)

@@ -2,13 +2,7 @@
 masks, both positional codes and both query modes, and emergence times against independent
 computations.
 
-The reference t* values of the sinusoidal code are MODEL.md's table "Why the strict mask is the
-default": SciPy's BDF (rtol 1e-8) on the *explicit network* of ``transformer.py`` evaluated on
-``canonical_batch``, an integrator and a loss evaluation that share no code with the closed
-form and diffrax. Those of the paired code are MODEL.md's "Checks" table: an explicit network
-written from MODEL.md alone, SciPy's BDF at rtol 1e-8. Two integrations at rtol 1e-8 agree on
-t* to ~1e-8 relative; 1e-6 leaves room for both solvers' error control and still fails on any
-change of the model (a wrong mask or code moves t* by ×1.1 or more).
+The reference t* values and their tolerance are in ``references.py``.
 """
 
 import jax
@@ -16,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import random_theta
+from references import INCLUSIVE_19, PAIRED_3, PAIRED_19, STRICT_3, STRICT_19, assert_t_star
 
 from induction_ode import (
     KEY_PARAMS,
@@ -32,23 +27,6 @@ from induction_ode import (
 from induction_ode.subspace import embed
 from induction_ode.task import canonical_batch
 from induction_ode.transformer import batch_losses
-
-T_STAR_RTOL = 1e-6
-PAIRED_19 = {2: 18.8543, 4: 59.1791}
-PAIRED_3 = {2: 45.8340, 4: 72.2571}
-STRICT_19 = {4: 69.2330, 16: 674.3888}
-STRICT_3 = {4: 110.9605, 8: 260.6091, 16: 754.1959}
-INCLUSIVE_19 = {2: 41.3996, 4: 122.4813, 8: 347.2266, 16: 1048.8556}
-# The references carry 4 decimals (6–7 significant digits): compare to the larger of
-# T_STAR_RTOL and half a unit of the last printed digit.
-
-
-def assert_t_star(result, reference):
-    for e in result.results:
-        if e.n_pairs in reference:
-            ref = reference[e.n_pairs]
-            assert e.emerged
-            assert abs(e.t_star - ref) <= max(T_STAR_RTOL * ref, 0.5e-4), (e.n_pairs, e.t_star, ref)
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -118,24 +96,26 @@ def test_alpha1_very_negative_does_not_cancel():
 
 def test_paired_t_star():
     # All free, and α3, β2, γ3 alone (through the reduced closed form: induction_ode.reduced).
-    assert_t_star(sweep([2, 4], solver="bdf"), PAIRED_19)
-    assert_t_star(sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS)), PAIRED_3)
+    assert_t_star(sweep([2, 4], solver="bdf").results, PAIRED_19)
+    assert_t_star(sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS)).results, PAIRED_3)
 
 
 def test_sinusoidal_references():
-    """The old code's references, N = 4 and 16 in one program per run (bdf); α3, β2, γ3 alone
-    run through the reduced closed form (induction_ode.reduced)."""
+    """The old code's references, each model in one program: α3, β2, γ3 alone through the
+    reduced closed form (induction_ode.reduced), the others with tsit5, which compiles in half
+    the time of bdf. The strict mask's N = 16 with all free is checked with bdf in
+    test_ode.py::test_implicit_solvers_agree_with_tsit5, which compiles that program anyway."""
     runs = (
-        ("strict", None, STRICT_19),
-        ("strict", KEY_PARAMS, STRICT_3),
-        ("inclusive", None, INCLUSIVE_19),
+        ("strict", None, [4], "tsit5", STRICT_19),
+        ("strict", KEY_PARAMS, [4, 8, 16], "bdf", STRICT_3),
+        ("inclusive", None, [2, 4], "tsit5", INCLUSIVE_19),
     )
-    for mask, free, ref in runs:
+    for mask, free, lengths, solver, ref in runs:
         model = Model(positions="sinusoidal", layer1_mask=mask, free=free)
-        result = sweep([4, 16], solver="bdf", model=model)
-        assert_t_star(result, ref)
+        result = sweep(lengths, solver=solver, model=model)
+        assert_t_star(result.results, ref)
         if free is not None:
-            assert is_induction_head(result.results[1])  # α3, β2, γ3 alone form the head
+            assert all(is_induction_head(e) for e in result.results)  # α3, β2, γ3 alone form the head
 
 
 def test_bad_options():

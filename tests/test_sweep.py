@@ -1,14 +1,14 @@
 """Sweeps: shared compilation across lengths, agreement with single runs, and sharding."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import virtual_devices_env
 
-from induction_ode import emergence_time
+from induction_ode import KEY_PARAMS, Model, emergence_time
 from induction_ode import ode as ode_module
 from induction_ode.sweeps import bucket_size, sweep
 
@@ -17,6 +17,9 @@ LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
 # differs), so t* agrees to the solver's tolerance, not to the last bit: rtol = 1e-8
 # gives ~1e-9 relative here; 1e-6 leaves room.
 SWEEP_VS_SINGLE_RTOL = 1e-6
+# The tests of batching and sharding run α3, β2, γ3 alone: the same sweep machinery (padding,
+# buckets, lanes, shards) on the reduced closed form, whose programs compile ~3x faster.
+KEY3 = Model(free=KEY_PARAMS)
 
 
 def test_sixteen_lengths_compile_once(monkeypatch):
@@ -39,15 +42,15 @@ def test_sixteen_lengths_compile_once(monkeypatch):
 
 def test_sweep_matches_single_runs_and_buckets():
     lengths = [2, 3]
-    padded = sweep(lengths)
-    bucketed = sweep(lengths, batching="bucketed")
+    padded = sweep(lengths, model=KEY3)
+    bucketed = sweep(lengths, batching="bucketed", model=KEY3)
     assert bucketed.n_compilations <= len({bucket_size(n) for n in lengths})
     for a, b in zip(padded.results, bucketed.results):
         assert a.t_star == pytest.approx(b.t_star, rel=SWEEP_VS_SINGLE_RTOL)
         for k, v in b.half_times.items():
             assert a.half_times[k] == pytest.approx(v, rel=SWEEP_VS_SINGLE_RTOL)
     # N = 2 is its own bucket, so the single run reuses that program.
-    single = emergence_time(2)
+    single = emergence_time(2, model=KEY3)
     assert padded.results[0].t_star == pytest.approx(single.t_star, rel=SWEEP_VS_SINGLE_RTOL)
     assert bucketed.results[0].t_star == single.t_star
 
@@ -56,8 +59,8 @@ def test_bdf_lanes_equal_single_runs():
     """The BDF solver batches natively under vmap (custom_vmap): lanes keep their own step and
     Jacobian schedule, so a lane equals its single run up to roundoff of batched arithmetic.
     N = 3 and 4 share the bucket n_pad = 4, the size of the single run of N = 4."""
-    swept = sweep([3, 4], batching="bucketed", solver="bdf")
-    single = emergence_time(4, solver="bdf")
+    swept = sweep([3, 4], batching="bucketed", solver="bdf", model=KEY3)
+    single = emergence_time(4, solver="bdf", model=KEY3)
     lane = swept.results[1]
     assert lane.t_star == pytest.approx(single.t_star, rel=1e-10)
     np.testing.assert_allclose(lane.theta_end, single.theta_end, rtol=1e-10, atol=1e-12)
@@ -70,7 +73,7 @@ def test_bdf_lanes_equal_single_runs():
 
 def test_streaming_groups_report_each_length():
     seen = []
-    result = sweep([2, 4, 3], group_size=1, on_result=lambda e: seen.append(e.n_pairs))
+    result = sweep([2, 4, 3], group_size=1, on_result=lambda e: seen.append(e.n_pairs), model=KEY3)
     assert seen == [2, 4, 3]
     assert result.n_compilations <= 1
 
@@ -85,19 +88,20 @@ SHARDED = """
 import json, sys
 import jax
 import induction_ode
+from induction_ode import KEY_PARAMS, Model
 from induction_ode.sweeps import sweep
-lengths = [2, 3, 4, 5, 6]
-one = sweep(lengths, devices=jax.devices()[:1], rtol=1e-8, solver="bdf")
-four = sweep(lengths, devices=jax.devices(), rtol=1e-8, solver="bdf")
+lengths, model = [2, 3, 4, 5, 6], Model(free=KEY_PARAMS)
+one = sweep(lengths, devices=jax.devices()[:1], rtol=1e-8, solver="bdf", model=model)
+four = sweep(lengths, devices=jax.devices(), rtol=1e-8, solver="bdf", model=model)
 print(json.dumps(dict(n_devices=len(jax.devices()), one=one.t_star.tolist(), four=four.t_star.tolist(),
                       used=list(four.devices))))
 """
 
 
 def test_sharded_sweep_equals_single_device():
-    """The default solver (bdf, the custom_vmap path); tsit5 lanes go through the same
-    shard_map, and the integrator-level sharding test is in test_bdf.py."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    """The default solver (bdf, the custom_vmap path) on α3, β2, γ3 alone; tsit5 lanes go
+    through the same shard_map, and the integrator-level sharding test is in test_bdf.py."""
+    env = virtual_devices_env(4)
     out = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, check=True)
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["n_devices"] == 4
