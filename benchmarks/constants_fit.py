@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -31,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from induction_ode.limit import limit_times
+from induction_ode.limit import limit_times, sinusoidal_limit_times
 from induction_ode.records import write_json
 
 ROOT = Path(__file__).parent
@@ -47,18 +48,37 @@ FORMS = {
     "c0 + c1/L": lambda t: [np.ones_like(t), 1 / np.log(t)],
 }
 THREE_TERM = [f for f, basis in FORMS.items() if len(basis(np.full(1, 3.0))) == 3]
-# Where t/T² keeps falling like 1/ln T (the uniform query under the paired code, see
-# induction_ode.limit), the compensated time is t ln T / T²; elsewhere t / T².
-LOG_COMPENSATED = {"paired_uniform"}
+# The compensation each time needs (induction_ode.limit): t ln T/T² where t/T² keeps falling
+# like 1/ln T, t/(T² ln T) where it grows like ln T, t/T² elsewhere (T_γ: t/T).
+LOG_DOWN = {
+    ("paired_uniform", "t_star"),
+    ("paired_uniform", "alpha3"),
+    ("paired_uniform", "beta2"),
+    ("sinusoidal_uniform", "beta2"),
+}
+LOG_UP = {("sinusoidal_last", "t_star")}
 
 
 def compensation(key: str, time: str, seq_len):
     """``(label, factor)``: the compensated time is ``t · factor`` (``seq_len`` an array)."""
     if time == "gamma3":
         return "T_γ/T", 1 / seq_len
-    if key in LOG_COMPENSATED:
+    if (key, time) in LOG_DOWN:
         return f"{LABELS[time]}·lnT/T²", np.log(seq_len) / seq_len**2
+    if (key, time) in LOG_UP:
+        return f"{LABELS[time]}/(T² lnT)", 1 / (seq_len**2 * np.log(seq_len))
     return f"{LABELS[time]}/T²", 1 / seq_len**2
+
+
+def theory(key: str) -> dict:
+    """The limits of the compensated times that :mod:`induction_ode.limit` derives (the
+    sinusoidal code under the uniform query: ``T_β`` to leading order only)."""
+    code, query = key.split("_")
+    if code == "paired":
+        return limit_times()
+    if query == "last":
+        return dict(sinusoidal_limit_times(), gamma3=math.log(2), t_star=1 / math.pi)
+    return dict(gamma3=math.log(2), beta2=0.5)
 
 
 def fit(form: str, seq_len, y) -> tuple[np.ndarray, float]:
@@ -99,6 +119,7 @@ def analyse(key: str, lengths: dict, window: int) -> dict:
             error_drop_last=drop,
             error_form=change,
             window_n=n[-window:].tolist(),
+            theory=theory(key).get(time),
         )
     return out
 
@@ -108,7 +129,6 @@ def figure(analysis: dict, path: Path) -> None:
     codes = sorted({k.split("_")[0] for k in analysis}, key=lambda c: c != "paired")
     fig, axes = plt.subplots(1, len(codes), figsize=(6.5 * len(codes), 4.8), squeeze=False)
     colours = dict(t_star="C0", alpha3="C1", beta2="C2", gamma3="C3")
-    limits = limit_times()
     for ax, code in zip(axes[0], codes):
         for query, style in (("last", "-"), ("uniform", "--")):
             key = f"{code}_{query}"
@@ -131,17 +151,47 @@ def figure(analysis: dict, path: Path) -> None:
                     mfc="none" if query == "uniform" else c,
                     label=f"{q['label']} ({query}): {q['limit']:.4f} ± {q['error']:.1g}",
                 )
-        if code == "paired":
-            for time in TIMES:
-                ax.axhline(limits[time], color=colours[time], ls=":", lw=0.8)
-            ax.plot([], [], "k:", lw=0.8, label="limit equation")
+        for key in (f"{code}_last", f"{code}_uniform"):
+            for time, value in theory(key).items() if key in analysis else ():
+                ax.plot([1e-8, 2e-3], [value, value], color=colours[time], ls=":", lw=0.8)
+        ax.plot([], [], "k:", lw=0.8, label="limit equation (induction_ode.limit)")
         ax.set_xscale("log")
+        ax.set_ylim(0.15, 1.65)
         ax.set_xlabel("1/T")
         ax.set_ylabel("compensated time")
         ax.set_title(f"{code} code, strict mask, α3 β2 γ3 only")
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
+
+
+def markdown(analysis: dict, record: dict) -> str:
+    """The per-length tables and the table of limits, as Markdown (``(sweep)``: the wall time
+    of the padded sweep that ran the length with others, compilation included)."""
+    lines = []
+    for key, a in analysis.items():
+        times = a["times"]
+        head = ["N", "T"] + [times[t]["label"] for t in TIMES] + ["local exp. of t*", "steps", "wall (s)"]
+        lines += [f"\n**{key.replace('_', ', query ')}**\n", "| " + " | ".join(head) + " |"]
+        lines.append("|" + "---|" * len(head))
+        lengths = record[key]["lengths"]
+        for i, n in enumerate(a["n_pairs"]):
+            r = lengths[str(n)]
+            exp = times["t_star"]["local_exponents"][i - 1] if i else None
+            cells = [str(n), str(2 * n + 1)] + [f"{times[t]['values'][i]:.5f}" for t in TIMES]
+            wall = f"{r['wall_s']:.0f}" + (" (sweep)" if r["how"].startswith("padded") else "")
+            cells += ["" if exp is None else f"{exp:.3f}", str(r["steps"]), wall]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| code, query | time | limit ± error | drop last | change of form | form | theory |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for key, a in analysis.items():
+        for q in a["times"].values():
+            th = "" if q["theory"] is None else f"{q['theory']:.6f}"
+            lines.append(
+                f"| {key.replace('_', ', ')} | {q['label']} | {q['limit']:.5f} ± {q['error']:.1e} | "
+                f"{q['error_drop_last']:.1e} | {q['error_form']:.1e} | {q['best']} | {th} |"
+            )
+    return "\n".join(lines)
 
 
 def q_window(a: dict, time: str) -> int:
@@ -153,6 +203,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=int, default=5, help="largest lengths in each fit")
     parser.add_argument("--record", default=str(ROOT / "results" / "constants_cpu.json"))
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     args = parser.parse_args()
     record = json.loads(Path(args.record).read_text())
     analysis = {key: analyse(key, entry["lengths"], args.window) for key, entry in sorted(record.items())}
@@ -169,9 +220,12 @@ def main():
                 for f, v in q["fits"].items()
             )
             print(
-                f"  {q['label']:14s} last {q['values'][-1]:.5f}  limit {q['limit']:.4f} ± {q['error']:.4f} "
+                f"  {q['label']:14s} theory {q['theory']}  last {q['values'][-1]:.5f}  "
+                f"limit {q['limit']:.5f} ± {q['error']:.1e} "
                 f"({q['best']})  exponents … {exps}\n      {forms}"
             )
+    if args.markdown:
+        print(markdown(analysis, record))
     print(f"\nwrote {ROOT / 'results' / 'constants_fits.json'} and {FIGURE}")
 
 

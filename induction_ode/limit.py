@@ -33,6 +33,20 @@ whose solution is ``a = b²/2``, ``τ(b) = ∫₀ᵇ e^{−x²/2} dx = √(π/2)
 for the last query, but only ``O(1/ln T)`` for the uniform one; this derivation gives the
 limits, not the ``1/ln T`` coefficients (they need the next order of the sums over ``k`` and
 the passage through ``a ~ ln T``, which it does not treat).
+
+**The sinusoidal code, query on the last pair.** The label row ``T−2`` scores gap ``d`` by
+``a sin(πd/T)``, so ``T σ → 1/m(a)`` with ``m(a) = (1/π) ∫₀^π e^{a sin x} dx``, the mean of its
+row's weights; the same expansion gives, in ``τ = t/T²``, the T-free system
+(:func:`sinusoidal_field`, corrections ``O(1/T)``)
+
+    da/dτ = −b m'(a)/m(a)²,    db/dτ = 1/m(a),
+
+with no blow-up: ``a → −∞`` (the score of the smallest gap wins) and ``|a|, b`` grow like
+``e^{πτ/2}``, so the label's score ``b σ = b/(T m(a))`` grows like ``e^{πτ}/T`` and reaches
+``O(1)`` only at ``τ = (ln T)/π + O(1)``: ``t* ≈ T² ln T / π``, not ``Θ(T²)``, while ``T_β/T²``
+and ``T_α/T²`` (``|α3| = ½``) have finite limits (:func:`sinusoidal_limit_times`). Under the
+uniform query ``b`` gains a ``ln T`` (as above) and ``a`` does not, so the two scales mix; that
+case is not reduced here.
 """
 
 from __future__ import annotations
@@ -65,6 +79,45 @@ def limit_times(level: float = 0.5) -> dict:
         beta2=tau_of_beta(level),
         gamma3=-math.log(1 - level),
     )
+
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
+
+
+def row_mean(a):
+    """``(m(a), m'(a))``: ``m(a) = (1/π) ∫₀^π e^{a sin x} dx`` (Gauss–Legendre, 64 nodes:
+    exact to rounding for ``|a| ≤ 20``) and its derivative; ``a`` a scalar."""
+    x = (_NODES + 1) * np.pi / 2
+    e = np.exp(a * np.sin(x)) * _WEIGHTS / 2
+    return float(np.sum(e)), float(np.sum(np.sin(x) * e))
+
+
+def sinusoidal_field(a, b):
+    """``(da/dτ, db/dτ) = (−b m'(a)/m(a)², 1/m(a))``, the sinusoidal code's limit (last query)."""
+    m, dm = row_mean(a)
+    return -b * dm / m**2, 1 / m
+
+
+def sinusoidal_limit_times(level: float = 0.5, step: float = 1e-4) -> dict:
+    """The limits of ``T_β/T²`` (``β2 = level``) and ``T_α/T²`` (``α3 = −level``) under the
+    sinusoidal code, last query: RK4 of :func:`sinusoidal_field` from 0 with ``step``, each
+    crossing interpolated linearly within its step."""
+    y, tau, found = np.zeros(2), 0.0, {}
+
+    def rhs(v):
+        return np.array(sinusoidal_field(v[0], v[1]))
+
+    while len(found) < 2:
+        k1 = rhs(y)
+        k2 = rhs(y + step / 2 * k1)
+        k3 = rhs(y + step / 2 * k2)
+        k4 = rhs(y + step * k3)
+        new = y + step / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        for name, i, sign in (("beta2", 1, 1.0), ("alpha3", 0, -1.0)):
+            if name not in found and sign * new[i] >= level:
+                found[name] = float(tau + step * (level - sign * y[i]) / (sign * (new[i] - y[i])))
+        y, tau = new, tau + step
+    return found
 
 
 def gamma_time(seq_len: int, level: float = 0.5) -> float:
