@@ -186,9 +186,10 @@ def markdown(analysis: dict, record: dict) -> str:
     lines.append("|---|---|---|---|---|---|---|")
     for key, a in analysis.items():
         for q in a["times"].values():
-            th = "" if q["theory"] is None else f"{q['theory']:.6f}"
+            th = "" if q["theory"] is None else f"{q['theory']:.8f}"
+            digits = int(min(8, max(4, 1 - math.floor(math.log10(max(q["error"], 1e-12))))))
             lines.append(
-                f"| {key.replace('_', ', ')} | {q['label']} | {q['limit']:.5f} ± {q['error']:.1e} | "
+                f"| {key.replace('_', ', ')} | {q['label']} | {q['limit']:.{digits}f} ± {q['error']:.1e} | "
                 f"{q['error_drop_last']:.1e} | {q['error_form']:.1e} | {q['best']} | {th} |"
             )
     return "\n".join(lines)
