@@ -156,11 +156,11 @@ def figure(analysis: dict, path: Path) -> None:
                 ax.plot([1e-8, 2e-3], [value, value], color=colours[time], ls=":", lw=0.8)
         ax.plot([], [], "k:", lw=0.8, label="limit equation (induction_ode.limit)")
         ax.set_xscale("log")
-        ax.set_ylim(0.15, 1.65)
+        ax.set_ylim(0.15, 2.15)
         ax.set_xlabel("1/T")
         ax.set_ylabel("compensated time")
         ax.set_title(f"{code} code, strict mask, α3 β2 γ3 only")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=6.5, loc="upper left", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
 

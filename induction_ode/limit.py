@@ -1,16 +1,17 @@
-"""The limit equation of the 3-parameter flow under the paired code (issue 20).
+"""The limit equations of the 3-parameter flow as T → ∞ (issue 20; results.md §10).
 
-Strict mask, MSE, identity metric, from θ = 0, only ``a = α3``, ``b = β2``, ``g = γ3`` moving
-(the reduced closed form of :mod:`induction_ode.reduced`). Write ``σ_k = e^a/(e^a + 2k)``, the
-weight of label row ``2k+1`` on its item, and ``c_s = W1[s, 2k]``, the layer-1 weight that the
-query's key ``s`` carries on its item, so that the query's layer-2 scores are ``b c_s``.
+The paired code first. Strict mask, MSE, identity metric, from θ = 0, only ``a = α3``,
+``b = β2``, ``g = γ3`` moving (the reduced closed form of :mod:`induction_ode.reduced`).
+Write ``σ_k = e^a/(e^a + 2k)``, the weight of label row ``2k+1`` on its item, and
+``c_s = W1[s, 2k]``, the layer-1 weight that the query's key ``s`` carries on its item, so that
+the query's layer-2 scores are ``b c_s``.
 
 While ``b σ_k ≪ 1`` (the whole approach to the head), the query's layer-2 weights are uniform
 to first order, ``w_s = (1 + b (c_s − c̄))/T``, and the flow reads (``E_k`` the query's average
 over its pairs)
 
     dg/dt = 1/T − g (T + 2)/T²,
-    db/dt = g E_k[σ_k − c̄_k] / T,        dα/dt = g b E_k[σ_k (1 − σ_k)] / T,
+    db/dt = g E_k[σ_k − c̄_k] / T,        da/dt = g b E_k[σ_k (1 − σ_k)] / T,
 
 up to terms smaller by ``1/T`` (the ``Σ w²`` term is second order in the deviations, and
 ``c̄_k = Σ_s c_s / T`` is ``O(e^a/T)`` for the last pair and ``O(1/T)`` on average).
