@@ -42,6 +42,7 @@ _EXPORTS = {
     "preset": "experiment",
     "measure": "experiment",
     "run": "experiment",
+    "train_full": "experiment",
     "sweep": "sweeps",
     "summarise": "sweeps",
 }

@@ -21,7 +21,7 @@ from .criterion import Criterion, chi2_mutual_information
 from .dynamics import Trajectory, gradient_descent, gradient_flow
 from .full import full_loss, init_full_params
 from .model import Architecture, feature_weights, head_attention, init_params, prepare, reduced_loss
-from .sampler import NGramTask, check_int, fixed_sample
+from .sampler import NGramSample, NGramTask, check_int, fixed_sample
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class Settings:
         arch: the model (``H``, window, ``M``, ``D``, loss).
         n_train: sequences in the fixed training sample.
         seed: the sample's seed (its kernels and chains).
-        steps: gradient-descent steps (or, with ``flow``, the flow runs to ``t = steps × lr``).
+        steps: the reduced model's gradient-descent steps (or, with ``flow``, the flow runs to
+            ``t = steps × lr``); 0 trains the full model only.
         lr: learning rate; time ``t = step × lr``.
         flow: integrate the gradient flow instead of taking steps.
         w_plus, w_minus, c_init, a_init: the initialisation (NGRAM.md, the authors' values).
@@ -60,9 +61,11 @@ class Settings:
 
     def __post_init__(self):
         check_int(self.n_train, "n_train", 1)
-        check_int(self.steps, "steps", 1)
+        check_int(self.steps, "steps", 0)
         check_int(self.seed, "the seed", 0)
         check_int(self.full_steps, "full_steps", 0)
+        if self.steps == 0 and (self.flow or self.full_steps == 0):
+            raise ValueError("steps = 0 trains the full model only: it needs full_steps >= 1 and no flow")
         if not self.lr > 0 or not self.full_lr > 0:
             raise ValueError(f"learning rates must be > 0, got lr={self.lr}, full_lr={self.full_lr}")
 
@@ -77,14 +80,27 @@ class Settings:
 PRESETS = {
     "standard": dict(arch=dict(window="shared", loss="ce")),
     "reference-code": dict(arch=dict(window="shifted", loss="reference-code")),
+    "appendix-b": dict(
+        arch=dict(window="shifted", loss="reference-code"),
+        steps=0,
+        full_steps=10_000,
+        full_lr=1e-3,
+        proj_init=1e-3,
+        w_plus=1.0,
+        w_minus=0.01,
+    ),
 }
 """``"standard"``: the standard definitions (shared windows, cross-entropy of ``ŷ``);
 ``"reference-code"``: the authors' run (shifted windows, ``ŷ`` taken as logits), NGRAM.md's
-"Checks". Both: ``S = 3, n = 3, L = 100, α = 0.1, H = 3, D = 2``, 9,000 sequences, lr 1."""
+"Checks"; ``"appendix-b"``: the authors' full-model run of the paper's Appendix B (NGRAM.md,
+"The full model"), the full model only: ``Q = K = O = 0.001·I``, ``w+ = 1``, ``w− = 0.01``,
+10⁴ steps at lr 0.001, shifted windows, the authors' loss. All: ``S = 3, n = 3, L = 100,
+α = 0.1, H = 3, D = 2``, 9,000 sequences of seed 0; the other fields as :class:`Settings`."""
 
 
 def preset(name: str, **overrides) -> Settings:
-    """Settings of a preset, with ``task``/``arch`` fields and the other fields overridden by name."""
+    """Settings of a preset; ``overrides`` (any :class:`Settings`, ``task`` or ``arch`` field by
+    name; ``None`` means "the preset's") replace the preset's values."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}")
     task_fields = {f.name for f in dataclasses.fields(NGramTask)}
@@ -92,7 +108,8 @@ def preset(name: str, **overrides) -> Settings:
     task = {k: v for k, v in overrides.items() if k in task_fields and v is not None}
     arch = dict(PRESETS[name]["arch"])
     arch.update({k: v for k, v in overrides.items() if k in arch_fields and v is not None})
-    rest = {k: v for k, v in overrides.items() if k not in task_fields | arch_fields and v is not None}
+    rest = {k: v for k, v in PRESETS[name].items() if k != "arch"}
+    rest.update({k: v for k, v in overrides.items() if k not in task_fields | arch_fields and v is not None})
     return Settings(task=NGramTask(**task), arch=Architecture(**arch), **rest)
 
 
@@ -143,11 +160,15 @@ def measure(traj: Trajectory, arch: Architecture) -> dict:
 
 @dataclass
 class Run:
-    """A finished run: the settings, the trajectories, the measured phases, the criterion."""
+    """A finished run: the settings, the trajectories, the measured phases, the criterion.
+
+    ``trajectory`` and ``phases`` (the reduced model) are ``None`` when ``settings.steps == 0``;
+    ``full`` and ``full_phases`` are ``None`` when ``settings.full_steps == 0``.
+    """
 
     settings: Settings
-    trajectory: Trajectory
-    phases: dict
+    trajectory: Trajectory | None
+    phases: dict | None
     criterion: Criterion
     unreachable: int
     wall_reduced: float
@@ -157,9 +178,13 @@ class Run:
     wall_full: float = float("nan")
 
     def record(self) -> dict:
-        """The JSON record (``kind = "ngram"``); ``environment`` is added by the caller."""
-        s, tr, arch = self.settings, self.trajectory, self.settings.arch
-        crit = self.criterion
+        """The JSON record (``kind = "ngram"``); ``environment`` is added by the caller.
+
+        The reduced model's ``loss0``, ``phases``, ``final``, ``initial`` and ``trajectory`` are at
+        the top level (absent when it was not trained), the full model's under ``full``, in the
+        same layout (its ``final`` adds ``gamma`` and ``O``).
+        """
+        s, arch, crit = self.settings, self.settings.arch, self.criterion
         rec = dict(
             kind="ngram",
             config=s.to_json(),
@@ -167,8 +192,6 @@ class Run:
             live=arch.live(),
             offsets=arch.offsets(),
             unreachable=self.unreachable,
-            loss0=float(tr.losses[0]),
-            phases={k: v for k, v in self.phases.items() if k not in ("c", "concentration")},
             criterion=dict(
                 subsets=[list(x) for x in crit.subsets],
                 value=crit.value,
@@ -178,42 +201,73 @@ class Run:
                 margin=crit.margin,
                 margin_err=crit.margin_err,
             ),
-            final=dict(
-                W=tr.params.W[-1],
-                C=tr.params.C[-1],
-                c=self.phases["c"][-1],
-                a=float(tr.params.a[-1]),
-                head_attention=np.asarray(head_attention(tr.params.W[-1])),
-            ),
-            initial=dict(head_attention=np.asarray(head_attention(tr.params.W[0]))),
-            trajectory=_trajectory_json(tr, self.phases),
             wall_time=dict(reduced=self.wall_reduced, criterion=self.wall_criterion, full=self.wall_full),
         )
+        if self.trajectory is not None:
+            rec.update(_model_json(self.trajectory, self.phases), loss0=float(self.trajectory.losses[0]))
         if self.full is not None:
-            rec["full"] = dict(
-                phases={k: v for k, v in self.full_phases.items() if k not in ("c", "concentration")},
-                trajectory=_trajectory_json(self.full, self.full_phases),
-                final=dict(
-                    a=float(self.full.params.a[-1]),
-                    c=self.full_phases["c"][-1],
-                    gamma=self.full.params.gamma[-1],
-                    O=self.full.params.O[-1],
-                ),
-            )
+            rec["full"] = _model_json(self.full, self.full_phases)
+            rec["full"]["final"].update(gamma=self.full.params.gamma[-1], O=self.full.params.O[-1])
         return rec
 
 
-def _trajectory_json(tr: Trajectory, measured: dict) -> dict:
+def _model_json(tr: Trajectory, measured: dict) -> dict:
+    """One model's part of the record: ``phases``, ``final``, ``initial``, ``trajectory``."""
     return dict(
-        ts=tr.ts,
-        steps=tr.steps,
-        losses=tr.losses,
-        a=tr.params.a,
-        W=tr.params.W,
-        C=tr.params.C,
-        c=measured["c"],
-        concentration=measured["concentration"],
+        phases={k: v for k, v in measured.items() if k not in ("c", "concentration")},
+        final=dict(
+            W=tr.params.W[-1],
+            C=tr.params.C[-1],
+            c=measured["c"][-1],
+            a=float(tr.params.a[-1]),
+            head_attention=np.asarray(head_attention(tr.params.W[-1])),
+        ),
+        initial=dict(head_attention=np.asarray(head_attention(tr.params.W[0]))),
+        trajectory=dict(
+            ts=tr.ts,
+            steps=tr.steps,
+            losses=tr.losses,
+            a=tr.params.a,
+            W=tr.params.W,
+            C=tr.params.C,
+            c=measured["c"],
+            concentration=measured["concentration"],
+        ),
     )
+
+
+def train_full(
+    settings: Settings,
+    smp: NGramSample,
+    *,
+    save_steps=None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> Trajectory:
+    """The full model trained on ``smp`` as ``settings`` say (``full_steps`` steps at ``full_lr``
+    from ``Q = K = O = proj_init·I``); ``save_steps`` as :func:`gradient_descent`."""
+    s, arch = settings, settings.arch
+    prep = prepare(smp.inputs, smp.targets, arch, own=True)
+    params0 = init_full_params(
+        arch, proj_init=s.proj_init, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init
+    )
+    return gradient_descent(
+        objective(arch, full=True),
+        params0,
+        prep,
+        lr=s.full_lr,
+        steps=s.full_steps,
+        save_steps=save_steps,
+        on_chunk=on_chunk,
+    )
+
+
+def _train_reduced(settings: Settings, smp: NGramSample, report) -> Trajectory:
+    s, arch = settings, settings.arch
+    prep = prepare(smp.inputs, smp.targets, arch)
+    params0 = init_params(arch, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init)
+    if s.flow:
+        return gradient_flow(objective(arch), params0, prep, t_end=s.t_end)
+    return gradient_descent(objective(arch), params0, prep, lr=s.lr, steps=s.steps, on_chunk=report)
 
 
 def run(settings: Settings, *, on_progress: Callable[[str, int, int], None] | None = None) -> Run:
@@ -223,39 +277,20 @@ def run(settings: Settings, *, on_progress: Callable[[str, int, int], None] | No
     ``"full"``).
     """
     s, arch = settings, settings.arch
+    report = lambda stage: None if on_progress is None else (lambda k, n: on_progress(stage, k, n))  # noqa: E731
     smp = fixed_sample(s.task, s.n_train, s.seed)
     unreachable = int(s.n_train - np.sum(np.asarray(smp.reachable)))
-    prep = prepare(smp.inputs, smp.targets, arch)
-    params0 = init_params(arch, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init)
-    loss = objective(arch)
-    start = time.perf_counter()
-    if s.flow:
-        traj = gradient_flow(loss, params0, prep, t_end=s.t_end)
-    else:
-        report = None if on_progress is None else (lambda k, n: on_progress("reduced", k, n))
-        traj = gradient_descent(loss, params0, prep, lr=s.lr, steps=s.steps, on_chunk=report)
+    traj, measured, start = None, None, time.perf_counter()
+    if s.steps:
+        traj = _train_reduced(s, smp, report("reduced"))
+        measured = measure(traj, arch)
     wall_reduced = time.perf_counter() - start
-    measured = measure(traj, arch)
     start = time.perf_counter()
-    window = int(arch.max_offset)
-    crit = chi2_mutual_information(s.task, window, arch.degree, draws=s.draws, seed=s.seed)
-    wall_crit = time.perf_counter() - start
-    out = Run(s, traj, measured, crit, unreachable, wall_reduced, wall_crit)
+    crit = chi2_mutual_information(s.task, int(arch.max_offset), arch.degree, draws=s.draws, seed=s.seed)
+    out = Run(s, traj, measured, crit, unreachable, wall_reduced, time.perf_counter() - start)
     if s.full_steps:
-        prep_full = prepare(smp.inputs, smp.targets, arch, own=True)
-        fp0 = init_full_params(
-            arch, proj_init=s.proj_init, w_plus=s.w_plus, w_minus=s.w_minus, c_init=s.c_init, a_init=s.a_init
-        )
         start = time.perf_counter()
-        report = None if on_progress is None else (lambda k, n: on_progress("full", k, n))
-        out.full = gradient_descent(
-            lambda p, d: full_loss(p, d, arch),
-            fp0,
-            prep_full,
-            lr=s.full_lr,
-            steps=s.full_steps,
-            on_chunk=report,
-        )
+        out.full = train_full(s, smp, on_chunk=report("full"))
         out.wall_full = time.perf_counter() - start
         out.full_phases = measure(out.full, arch)
     return out
