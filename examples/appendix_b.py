@@ -87,7 +87,10 @@ def main():
             int(k): dict(
                 loss=[float(ours["losses"][j]), float(theirs["losses"][j])],
                 a=[float(ours["a"][j]), float(theirs["a"][j])],
-                c={labels[i]: [float(ours["c"][j, i]), float(theirs["c"][j, i])] for i in np.flatnonzero(live)},
+                c={
+                    labels[i]: [float(ours["c"][j, i]), float(theirs["c"][j, i])]
+                    for i in np.flatnonzero(live)
+                },
             )
             for j, k in enumerate(grid)
             if k in (0, 1, 10, 100, 1000, 2000, 5000) or k == grid[-1]

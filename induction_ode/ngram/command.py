@@ -17,25 +17,30 @@ from ..tables import formatted, number, print_table
 def ngram(
     preset: str = typer.Option(
         "standard",
-        help="standard (shared windows, cross-entropy) or reference-code (the authors' run: shifted "
-        "windows, ŷ taken as logits).",
+        help="standard (shared windows, cross-entropy), reference-code (the authors' run: shifted "
+        "windows, ŷ taken as logits) or appendix-b (the authors' full-model run of the paper's "
+        "Appendix B, full model only). Options given beside it override its values.",
     ),
-    steps: int = typer.Option(1000, help="Gradient-descent steps (with --flow: run to t = steps × lr)."),
-    lr: float = typer.Option(1.0, help="Learning rate; time t = step × lr."),
+    steps: int = typer.Option(
+        None, help="Reduced-model GD steps (with --flow: run to t = steps × lr; 0: full model only). [1000]"
+    ),
+    lr: float = typer.Option(None, help="Learning rate; time t = step × lr. [1]"),
     flow: bool = typer.Option(False, "--flow", help="Integrate the gradient flow (diffrax) instead."),
-    window: str = typer.Option(None, help="shared or shifted (default: the preset's)."),
-    loss: str = typer.Option(None, help="ce or reference-code (default: the preset's)."),
-    seed: int = typer.Option(0, help="Seed of the fixed training sample."),
-    vocab_size: int = typer.Option(3, "--vocab-size", "-S", help="Vocabulary size S."),
-    order: int = typer.Option(3, "--order", "-n", help="n of the n-gram (n − 1 parents)."),
-    length: int = typer.Option(100, "--length", "-L", help="Input tokens per sequence L."),
-    alpha: float = typer.Option(0.1, help="Dirichlet concentration α."),
-    heads: int = typer.Option(3, "--heads", "-H", help="Layer-1 heads H."),
-    degree: int = typer.Option(2, "--degree", "-D", help="Largest subset of heads the FFN keeps, 1 ≤ D ≤ H."),
-    n_train: int = typer.Option(9000, help="Sequences in the fixed training sample."),
-    draws: int = typer.Option(2000, help="Monte Carlo draws of π for the χ²-MI criterion."),
-    full_steps: int = typer.Option(0, help="Also train the full model for this many steps (0: skip)."),
-    full_lr: float = typer.Option(0.01, help="The full model's learning rate."),
+    window: str = typer.Option(None, help="shared or shifted. [the preset's]"),
+    loss: str = typer.Option(None, help="ce or reference-code. [the preset's]"),
+    seed: int = typer.Option(None, help="Seed of the fixed training sample. [0]"),
+    vocab_size: int = typer.Option(None, "--vocab-size", "-S", help="Vocabulary size S. [3]"),
+    order: int = typer.Option(None, "--order", "-n", help="n of the n-gram (n − 1 parents). [3]"),
+    length: int = typer.Option(None, "--length", "-L", help="Input tokens per sequence L. [100]"),
+    alpha: float = typer.Option(None, help="Dirichlet concentration α. [0.1]"),
+    heads: int = typer.Option(None, "--heads", "-H", help="Layer-1 heads H. [3]"),
+    degree: int = typer.Option(
+        None, "--degree", "-D", help="Largest subset of heads the FFN keeps, 1 ≤ D ≤ H. [2]"
+    ),
+    n_train: int = typer.Option(None, help="Sequences in the fixed training sample. [9000]"),
+    draws: int = typer.Option(None, help="Monte Carlo draws of π for the χ²-MI criterion. [2000]"),
+    full_steps: int = typer.Option(None, help="Also train the full model for this many steps (0: skip). [0]"),
+    full_lr: float = typer.Option(None, help="The full model's learning rate. [0.01]"),
     out: Path = typer.Option("runs/ngram", help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
@@ -98,7 +103,7 @@ def _ngram(preset_name, options, out, device):
 
 
 def _summary(record: dict) -> None:
-    """Print the phases of the reduced (and full) model and the criterion's prediction."""
+    """Print the phases of the models the record holds and the criterion's prediction."""
     from rich.console import Console
 
     crit = record["criterion"]
@@ -119,10 +124,11 @@ def _summary(record: dict) -> None:
             ),
         ),
     ]
-    models = [record, record["full"]] if "full" in record else [record]
-    columns = (("quantity",), ("reduced model", "full model")[: len(models)])
+    models = {"reduced model": record if "trajectory" in record else None, "full model": record.get("full")}
+    models = {name: m for name, m in models.items() if m is not None}
+    columns = (("quantity",), tuple(models))
     title = "n-gram model: the three phases (gradient-flow time t = step × lr)"
-    print_table(title, columns, [(name, *(get(m) for m in models)) for name, get in rows])
+    print_table(title, columns, [(name, *(get(m) for m in models.values())) for name, get in rows])
     Console().print(
         f"criterion: S* predicted = offsets {crit['best']} (Ĩ margin over the runner-up "
         f"{crit['margin']:.4g} ± {crit['margin_err']:.2g}, {crit['draws']} draws of π)"

@@ -91,7 +91,7 @@ def growth_figure(record: dict, path: Path) -> Path:
     tr, fit = record["trajectory"], record["phases"]["a_fit"]
     ts, a = _positive(tr["ts"], tr["a"])
     fig, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
-    ax.semilogx(ts, a, color="black", lw=1.8, label="reduced model")
+    ax.semilogx(ts, a, color="black", lw=1.8, label=record.get("model", "reduced model"))
     if fit is not None:
         grid = np.geomspace(fit["t_lo"], fit["t_hi"], 50)
         ax.semilogx(
@@ -162,8 +162,11 @@ def full_figure(record: dict, path: Path) -> Path:
 
 
 def ngram_figures(record: dict, out: Path) -> list[Path]:
-    """All figures of a record, written into ``out``; returns the paths."""
+    """All figures of a record, written into ``out``; returns the paths. A record without the
+    reduced model (``steps = 0``) is drawn from its full model."""
     out = Path(out)
+    if "trajectory" not in record:
+        record = {**record, **record["full"], "full": None, "model": "full model"}
     paths = [
         selection_figure(record, out / "ngram_selection.png"),
         attention_figure(record, out / "ngram_attention.png"),
