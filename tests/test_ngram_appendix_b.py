@@ -65,7 +65,7 @@ def increments(arch, traj):
     theirs (each from its own initial value: theirs is float32(0.01))."""
     live = arch.live()
     ours_c = np.asarray(traj.params.C[1] - traj.params.C[0])[live]
-    theirs_c = (remap_subsets(SAVED_C[10], SAVED_BITS, arch) - remap_subsets(SAVED_C[0], SAVED_BITS, arch))[live]
+    theirs_c = remap_subsets(np.subtract(SAVED_C[10], SAVED_C[0]), SAVED_BITS, arch)[live]
     ours_a = float(traj.params.a[1] - traj.params.a[0])
     return ours_c, theirs_c, ours_a, SAVED_A[10] - SAVED_A[0]
 
@@ -78,10 +78,13 @@ def appendix_b():
 def test_first_steps_match_the_saved_run(appendix_b):
     """Their run and ours share the settings, not the sample of 9,000 sequences.
 
-    Tolerances: the first steps' increments of every live ``C_S`` and of ``a`` agree within 5% of
-    the authors' (measured on our seeds 0–3: the spread between samples is at most 1.5% and our
-    seed-0 sample is within 1% of theirs; float32 rounding of their arrays is < 0.1% of a
-    10-step increment); the initial loss within 1% (samples differ by 0.5%)."""
+    Tolerances, from the increments over the first 10 steps on our samples of seeds 0–3: seed 0
+    (the preset's) is within 1.5% of the authors' for every live ``C_S`` and for ``a``, seeds 0–3
+    within 3.6% (between samples the spread is 1.5–2.6% per component), and float32 rounding of
+    their arrays is < 0.1% of a 10-step increment: 5% admits any sample of 9,000 sequences that
+    our seeds resemble. The initial loss: within 1% (seeds 0–3 lie 0.2–0.6% below theirs). At
+    ``proj_init = 0.01`` six of the seven increments of ``C`` change sign and that of ``a`` is 115
+    times larger (next test)."""
     arch, traj = appendix_b
     assert list(traj.steps) == [0, 10]
     ours_c, theirs_c, ours_a, theirs_a = increments(arch, traj)
