@@ -96,8 +96,8 @@ def test_first_steps_match_the_saved_run(appendix_b):
 
 
 def test_other_initial_scale_does_not_match():
-    """The check can fail: at ``proj_init = 0.01`` (the later runs) the pair subsets' ``C`` move the
-    other way and ``a`` moves far faster, so the same comparison fails."""
+    """The check can fail: at ``proj_init = 0.01`` (the library's default) every subset's ``C`` but
+    ``C_∅`` moves the other way and ``a`` moves far faster, so the same comparison fails."""
     arch, traj = first_steps(1e-2)
     ours_c, theirs_c, ours_a, theirs_a = increments(arch, traj)
     assert not np.allclose(ours_c, theirs_c, rtol=0.05, atol=0)
