@@ -24,6 +24,8 @@ _EXPORTS = {
     "TrainConfig": "training",
     "TrainRun": "training",
     "train": "training",
+    "train_seeds": "training",
+    "seed_list": "training",
     "ClampStudy": "training",
     "clamp_study": "training",
     "structure": "weights",

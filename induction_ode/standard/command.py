@@ -33,6 +33,12 @@ def standard(
     steps: int = typer.Option(2000, help="Training steps per run."),
     lr: float = typer.Option(1e-3, help="Learning rate."),
     seed: int = typer.Option(0, help="Seed: initial weights and batches, the same for every clamp."),
+    seeds: int = typer.Option(
+        1,
+        "--seeds",
+        help="K runs per clamp, seeds --seed … --seed+K-1, trained together (vmapped); "
+        "K >= 2 gives means with 95% t-intervals.",
+    ),
     batch: int = typer.Option(32, help="Fresh sequences per step."),
     optimizer: str = typer.Option("adam", help="adam or sgd."),
     labels: int = typer.Option(None, help="Label vocabulary L >= N (default N; 5 with --preset singh)."),
@@ -58,6 +64,7 @@ def standard(
         steps=steps,
         lr=lr,
         seed=seed,
+        seeds=seeds,
         batch=batch,
         optimizer=optimizer,
         labels=labels,
@@ -88,8 +95,8 @@ def _settings(o: dict):
         )
     if o["positions"] not in ("rope", "learned"):
         raise UsageError(f"--positions must be rope or learned, got {o['positions']!r}")
-    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1:
-        raise UsageError("--steps, --batch and --eval-every must be >= 1")
+    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1 or o["seeds"] < 1:
+        raise UsageError("--steps, --batch, --eval-every and --seeds must be >= 1")
     if not o["lr"] > 0:
         raise UsageError(f"--lr must be > 0, got {o['lr']}")
     if o["optimizer"] not in ("adam", "sgd"):
@@ -163,6 +170,54 @@ def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
     return rows
 
 
+def seed_analysis(task, model, cfg, study) -> dict:
+    """Ablations and weight structure of every seed's unclamped model, with their intervals.
+
+    Returns the record's ``heads``, ``ablations`` and ``structure`` entries: per-seed values
+    (structure matrices of the first seed only) and the summaries of :mod:`.seeds`.
+    """
+    from dataclasses import replace
+
+    import numpy as np
+
+    from .metrics import ablation_table
+    from .seeds import ablation_summary, head_summary, structure_summary
+    from .training import held_out_batch
+    from .weights import structure
+
+    tables, trained, initial = [], [], []
+    for ref in study.reference:
+        tables.append(ablation_table(ref.params, model, held_out_batch(task, replace(cfg, seed=ref.seed))))
+        kw = dict(previous_token=ref.previous_token[-1], induction=ref.induction[-1], n_items=16)
+        trained.append(structure(ref.params, model, task, **kw))
+        initial.append(structure(ref.params0, model, task, **kw))
+    induction = np.stack([r.induction[-1] for r in study.reference])
+    previous = np.stack([r.previous_token[-1] for r in study.reference])
+    scores = lambda st: {n: None if b is None else b["scores"] for n, b in st.items()}  # noqa: E731
+    return dict(
+        heads=dict(induction=induction, previous_token=previous, summary=head_summary(induction, previous)),
+        ablations=dict(per_seed=tables, summary=ablation_summary(tables)),
+        structure=dict(
+            trained=trained[0],
+            initial=initial[0],
+            per_seed=[dict(trained=scores(t), initial=scores(i)) for t, i in zip(trained, initial)],
+            summary=structure_summary(trained, initial),
+        ),
+    )
+
+
+def _ode_time_on(o: dict, task, study) -> float:
+    """The ODE time of ``--clamp-from``: the same fraction of the first seed's unclamped phase change."""
+    if o["clamp_from"] == 0:
+        return 0.0
+    import induction_ode as io
+
+    ref_step = study.reference[0].phase_step()
+    if not ref_step > 0:
+        raise ValueError("--clamp-from > 0 needs an unclamped phase change to map steps onto ODE time")
+    return o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
+
+
 def run_standard(**o):
     select_device(o["device"])
     task, model, cfg, specs = _settings(o)
@@ -170,43 +225,27 @@ def run_standard(**o):
     from rich.console import Console
 
     from ..records import environment, write_json
-    from .metrics import ablation_table
     from .plots import standard_figures
-    from .training import clamp_study, held_out_batch
-    from .weights import structure
+    from .training import clamp_study, seed_list
 
     console = Console(stderr=True)
     start = time.perf_counter()
+    seeds = seed_list(cfg, o["seeds"])
     labels = ["none"] + [s.label() for s in specs if not s.empty]
     with progress_bar(console) as progress:
         bars = {
             lab: progress.add_task(f"{lab} (compiling first)" if i == 0 else lab, total=cfg.n_evals)
             for i, lab in enumerate(dict.fromkeys(labels))
         }
-        study = clamp_study(task, model, cfg, specs, on_chunk=lambda lab, step: progress.advance(bars[lab]))
-    ref = study.reference
-    with console.status("ablations and weight structure of the unclamped model"):
-        ablations = ablation_table(ref.params, model, held_out_batch(task, cfg))
-        kw = dict(n_items=16)
-        trained = structure(
-            ref.params, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
+        study = clamp_study(
+            task, model, cfg, specs, seeds=seeds, on_chunk=lambda lab, step: progress.advance(bars[lab])
         )
-        initial = structure(
-            ref.params0, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
-        )
+    with console.status("ablations and weight structure of the unclamped models"):
+        analysis = seed_analysis(task, model, cfg, study)
     table = study.rows()
     ode = None
     if o["ode"] and any(ode_expressible(s) for s in specs):
-        t_on = 0.0
-        if o["clamp_from"] > 0:
-            import induction_ode as io
-
-            ref_step = ref.phase_step()
-            if not ref_step > 0:
-                raise ValueError(
-                    "--clamp-from > 0 needs an unclamped phase change to map steps onto ODE time"
-                )
-            t_on = o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
+        t_on = _ode_time_on(o, task, study)
         n_ode = 1 + len({ode_expressible(s) for s in specs if ode_expressible(s)})
         with progress_bar(console) as progress:
             bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
@@ -215,23 +254,22 @@ def run_standard(**o):
         task=task.to_json(),
         model=model.to_json(),
         train=cfg.to_json(),
+        seeds=list(seeds),
+        interval="95% Student-t interval on the mean over seeds; ratios: mean of per-seed ratios",
         clamps=[s.label() for s in specs],
         clamp_from=o["clamp_from"],
         preset=o["preset"],
         ode=o["ode"],
         precision="float32",
     )
-
     record = dict(
         kind="standard",
         config=config,
         environment=environment(),
         loss0=study.loss0,
-        runs=[r.to_json() for r in (ref, *study.runs)],
+        runs=[r.to_json() for runs in (study.reference, *study.runs) for r in runs],
         table=table,
-        heads=dict(induction=ref.induction[-1], previous_token=ref.previous_token[-1]),
-        ablations=ablations,
-        structure=dict(trained=trained, initial=initial),
+        **analysis,
         ode=ode,
         comparison=comparison_rows(table, specs, ode),
         wall_time=time.perf_counter() - start,
@@ -242,36 +280,44 @@ def run_standard(**o):
     console.print(f"wrote {out / 'standard.json'}, " + ", ".join(p.name for p in paths))
 
 
+def interval_text(iv: dict, spec: str) -> str:
+    """``"mean [low, high]"`` of a :func:`~induction_ode.intervals.mean_interval`, or the mean
+    alone where there is no interval (one seed)."""
+    if not iv["low"] == iv["low"]:
+        return formatted(iv["mean"], spec)
+    return f"{formatted(iv['mean'], spec)} [{formatted(iv['low'], spec)}, {formatted(iv['high'], spec)}]"
+
+
 def _print(record, console):
-    """Print the clamp table beside the ODE's, the unclamped model's head scores and its
-    weight-structure scores."""
+    """Print the clamp table beside the ODE's, the unclamped models' head scores and their
+    weight-structure scores (means with 95% intervals over seeds)."""
     n = record["config"]["task"]["n_pairs"]
     acc = {r["clamp"]: r["final_accuracy"] for r in record["table"]}
     rows = [
         (
             r["clamp"],
-            number(r["phase_step"]),
-            formatted(r["ratio"], ".3f"),
-            f"{acc[r['clamp']]:.3f}",
+            number(r["phase_step"]["mean"]),
+            interval_text(r["ratio"], ".3f"),
+            interval_text(acc[r["clamp"]], ".3f"),
             number(r["ode_t_star"]),
             formatted(r["ode_ratio"], ".3f"),
         )
         for r in record["comparison"]
     ]
     columns = (("clamp",), ("step*", "step*/ref", "final acc"), ("ODE t*", "ODE t*/ref"))
-    title = f"Phase change under clamps, N = {n}: standard transformer (steps) and ODE (t*)"
+    k = len(record["config"]["seeds"])
+    seeds = f", mean [95% CI] of {k} seeds" if k > 1 else ""
+    title = f"Phase change under clamps, N = {n}: standard transformer (steps{seeds}) and ODE (t*)"
     print_table(title, columns, rows)
-    heads = record["heads"]
-    console.print(
-        "unclamped model, per head: induction strength (L2) "
-        + " ".join(f"{v:.2f}" for v in heads["induction"])
-        + "; previous-token score (L1) "
-        + " ".join(f"{v:.2f}" for v in heads["previous_token"])
-    )
-    st = record["structure"]
-    parts = []
-    for name, block in st["trained"].items():
-        if block is not None:
-            init = st["initial"][name]["score"]
-            parts.append(f"{name} {block['score']:.3f} (initial {formatted(init, '.3f')})")
+    heads = record["heads"]["summary"]
+    for name, layer in (("induction", "induction strength (L2)"), ("previous_token", "previous-token (L1)")):
+        console.print(
+            f"unclamped, {layer}, best head first: "
+            + "; ".join(interval_text(iv, ".2f") for iv in heads[name]["ranked"])
+        )
+    parts = [
+        f"{name} {interval_text(block['trained'], '.3f')} (initial {interval_text(block['initial'], '.3f')})"
+        for name, block in record["structure"]["summary"].items()
+        if block is not None
+    ]
     console.print("structure scores: " + "; ".join(parts))

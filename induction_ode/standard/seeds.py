@@ -1,0 +1,59 @@
+"""Per-head metrics, ablations and structure scores summarised over seeds.
+
+A head's number means nothing across seeds (head 2 of one initialisation is not head 2 of
+another), so per-head quantities are summarised by *rank*: each seed's heads are sorted from
+the best down, and rank ``r`` gets the mean and 95 % t-interval of the ``r``-th best value over
+seeds (:func:`induction_ode.intervals.mean_interval`). Ablations are summarised by quantities
+that name no head (the best single head alone, the most costly single removal), and structure
+scores by the headline head of each seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..intervals import mean_interval
+
+
+def ranked(values) -> list[dict]:
+    """``values`` ``(K, H)`` (seed, head) → one interval per rank, best head first."""
+    ordered = -np.sort(-np.asarray(values, float), axis=1)
+    return [mean_interval(ordered[:, r]) for r in range(ordered.shape[1])]
+
+
+def head_summary(induction, previous_token, bar: float = 0.5) -> dict:
+    """Ranked induction strengths (layer 2) and previous-token scores (layer 1), ``(K, H)`` each,
+    and the number of heads per seed above ``bar``."""
+    out = {}
+    for name, values in (("induction", induction), ("previous_token", previous_token)):
+        values = np.asarray(values, float)
+        out[name] = dict(ranked=ranked(values), above=mean_interval(np.sum(values > bar, axis=1)), bar=bar)
+    return out
+
+
+def ablation_summary(tables: list[dict]) -> dict:
+    """Intervals over seeds of :func:`~induction_ode.standard.metrics.ablation_table`'s results:
+    all heads, each layer removed, and per layer the best single head alone and the most
+    costly single head removed."""
+    out = {key: mean_interval([t[key] for t in tables]) for key in ("full", "no_layer1", "no_layer2")}
+    for layer in (1, 2):
+        out[f"layer{layer}_best_only"] = mean_interval([max(t[f"layer{layer}"]["only"]) for t in tables])
+        out[f"layer{layer}_worst_removed"] = mean_interval(
+            [min(t[f"layer{layer}"]["removed"]) for t in tables]
+        )
+    return out
+
+
+def structure_summary(trained: list[dict], initial: list[dict]) -> dict:
+    """Per block: the headline head's score, trained and initial, as intervals over seeds
+    (``None`` for a block that no seed has, ``pos_qk`` under RoPE)."""
+    out = {}
+    for name in trained[0]:
+        if trained[0][name] is None:
+            out[name] = None
+            continue
+        out[name] = {
+            when: mean_interval([s[name]["score"] for s in blocks])
+            for when, blocks in (("trained", trained), ("initial", initial))
+        }
+    return out
