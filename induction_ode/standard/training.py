@@ -4,8 +4,9 @@ Training uses optax (Adam by default, or SGD), a fresh batch every step drawn fr
 training item classes, and a fixed seed: the same seed gives the same initial weights and
 the same batches for every clamp, so clamped runs differ from the reference only by the
 clamp. Several seeds train together: one program, vmapped over the seed axis of the weights,
-the optimiser state, the batch keys and the held-out batch. Every ``eval_every`` steps the loss, the accuracy and the per-head metrics are measured
-on one fixed batch of held-out items (the clamp in force included).
+the optimiser state, the batch keys and the held-out batch. Every ``eval_every`` steps the
+loss, the accuracy and the per-head metrics are measured on one fixed batch of held-out items
+(the clamp in force included).
 
 The phase-change step uses the ODE's criterion (:func:`induction_ode.emergence_time`): the
 first step at which the held-out loss is at most half the *unclamped* run's initial loss,
