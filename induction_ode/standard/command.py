@@ -41,6 +41,7 @@ def standard(
     ),
     batch: int = typer.Option(32, help="Fresh sequences per step."),
     optimizer: str = typer.Option("adam", help="adam or sgd."),
+    loss: str = typer.Option("ce", help="ce (cross-entropy) or mse (the ODE's ½‖ŷ − e_y‖²; no copy clamp)."),
     labels: int = typer.Option(None, help="Label vocabulary L >= N (default N; 5 with --preset singh)."),
     layer_norm: bool = typer.Option(
         True, "--layer-norm/--no-layer-norm", help="Pre-LayerNorm and final LayerNorm."
@@ -67,6 +68,7 @@ def standard(
         seeds=seeds,
         batch=batch,
         optimizer=optimizer,
+        loss=loss,
         labels=labels,
         layer_norm=layer_norm,
         eval_every=eval_every,
@@ -101,6 +103,8 @@ def _settings(o: dict):
         raise UsageError(f"--lr must be > 0, got {o['lr']}")
     if o["optimizer"] not in ("adam", "sgd"):
         raise UsageError(f"--optimizer must be adam or sgd, got {o['optimizer']!r}")
+    if o["loss"] not in ("ce", "mse"):
+        raise UsageError(f"--loss must be ce or mse, got {o['loss']!r}")
     if not 0 <= o["clamp_from"] < o["steps"]:
         raise UsageError(f"--clamp-from must be in [0, --steps), got {o['clamp_from']}")
     from .clamps import StandardClamp
@@ -110,13 +114,17 @@ def _settings(o: dict):
         raise UsageError("--clamps must name at least one clamp (or none)")
     for s in specs:
         s.arrays(o["heads"])  # head numbers in range
+        if s.copy is not None and o["loss"] != "ce":
+            raise UsageError(f"{s.label()}: the copy clamp writes log-probabilities as logits; use --loss ce")
     from .model import ModelConfig
     from .task import Task, singh_preset
     from .training import TrainConfig
 
     task = singh_preset(n_pairs=n_pairs, n_labels=labels) if singh else Task(n_pairs=n_pairs, n_labels=labels)
     model = ModelConfig(o["d_model"], o["heads"], o["positions"], o["layer_norm"])
-    cfg = TrainConfig(o["steps"], o["lr"], o["batch"], o["optimizer"], o["seed"], o["eval_every"])
+    cfg = TrainConfig(
+        o["steps"], o["lr"], o["batch"], o["optimizer"], o["seed"], o["eval_every"], loss=o["loss"]
+    )
     return task, model, cfg, specs
 
 
@@ -171,17 +179,20 @@ def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
 
 
 def seed_analysis(task, model, cfg, study) -> dict:
-    """Ablations and weight structure of every seed's unclamped model, with their intervals.
+    """Ablations, weight structure and progress measures of every seed's unclamped model, with
+    their intervals.
 
-    Returns the record's ``heads``, ``ablations`` and ``structure`` entries: per-seed values
-    (structure matrices of the first seed only) and the summaries of :mod:`.seeds`.
+    Returns the record's ``heads``, ``ablations``, ``structure`` and ``progress`` entries:
+    per-seed values (structure matrices of the first seed only) and the summaries of
+    :mod:`.seeds`.
     """
     from dataclasses import replace
 
     import numpy as np
 
     from .metrics import ablation_table
-    from .seeds import ablation_summary, head_summary, structure_summary
+    from .progress import seed_progress
+    from .seeds import ablation_summary, head_summary, progress_summary, structure_summary
     from .training import held_out_batch
     from .weights import structure
 
@@ -193,6 +204,7 @@ def seed_analysis(task, model, cfg, study) -> dict:
         initial.append(structure(ref.params0, model, task, **kw))
     induction = np.stack([r.induction[-1] for r in study.reference])
     previous = np.stack([r.previous_token[-1] for r in study.reference])
+    progress = [seed_progress(r) for r in study.reference]
     scores = lambda st: {n: None if b is None else b["scores"] for n, b in st.items()}  # noqa: E731
     return dict(
         heads=dict(induction=induction, previous_token=previous, summary=head_summary(induction, previous)),
@@ -203,6 +215,28 @@ def seed_analysis(task, model, cfg, study) -> dict:
             per_seed=[dict(trained=scores(t), initial=scores(i)) for t, i in zip(trained, initial)],
             summary=structure_summary(trained, initial),
         ),
+        progress=dict(
+            steps=study.reference[0].steps,
+            per_seed=progress,
+            summary=progress_summary(progress),
+        ),
+    )
+
+
+def ode_progress(n_pairs: int, loss: str) -> dict:
+    """The ODE's emergence at ``n_pairs`` under ``loss``: ``t*``, the half-times of α3, β2, γ3
+    (half of their value at ``2 t*``) relative to ``t*``, and their order."""
+    import induction_ode as io
+
+    start = time.perf_counter()
+    e = io.emergence_time(n_pairs, model=io.Model(loss=loss))
+    return dict(
+        call=f"induction_ode.emergence_time({n_pairs}, model=induction_ode.Model(loss={loss!r}))",
+        t_star=e.t_star,
+        half_times=e.half_times,
+        relative={n: t / e.t_star for n, t in e.half_times.items()},
+        order=" < ".join(e.order),
+        wall_time=time.perf_counter() - start,
     )
 
 
@@ -250,6 +284,9 @@ def run_standard(**o):
         with progress_bar(console) as progress:
             bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
             ode = ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
+    if o["ode"]:
+        with console.status(f"the ODE's progress measures ({cfg.loss})"):
+            analysis["progress"]["ode"] = ode_progress(task.n_pairs, cfg.loss)
     config = dict(
         task=task.to_json(),
         model=model.to_json(),
@@ -321,3 +358,14 @@ def _print(record, console):
         if block is not None
     ]
     console.print("structure scores: " + "; ".join(parts))
+    half = record["progress"]["summary"]["0.5"]
+    console.print(
+        "progress measures (best pair), step at half of x(2 step*) / step*: "
+        + "; ".join(f"{n} {interval_text(iv, '.2f')}" for n, iv in half["relative"].items())
+        + "; order: "
+        + ", ".join(f"{order} ({count}×)" for order, count in half["orders"].items())
+    )
+    ode = record["progress"].get("ode")
+    if ode is not None:
+        relative = ", ".join(f"{n} {t:.2f}" for n, t in ode["relative"].items())
+        console.print(f"ODE half-times / t*: {relative}; order: {ode['order']}")

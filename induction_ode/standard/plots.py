@@ -12,7 +12,7 @@ import numpy as np
 
 from ..figures import figure_legend, heat_map, save
 
-FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png", "seeds.png")
+FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png", "seeds.png", "progress.png")
 STEP_LABEL = "training step"
 TITLES = {
     "pos_qk": "layer 1: P W_Q W_Kᵀ Pᵀ",
@@ -140,13 +140,13 @@ def structure_figure(record: dict, path: Path) -> Path:
     return save(fig, path)
 
 
-def _error_bars(ax, x, intervals, **style):
+def _error_bars(ax, x, intervals, fmt="o", **style):
     """Means with their 95% intervals as error bars at ``x``, and each seed's value as a dot."""
     mean = np.array([iv["mean"] for iv in intervals], float)
     low = np.array([iv["low"] for iv in intervals], float)
     high = np.array([iv["high"] for iv in intervals], float)
     yerr = np.nan_to_num(np.stack([mean - low, high - mean]))
-    ax.errorbar(x, mean, yerr=yerr, fmt="o", capsize=4, **style)
+    ax.errorbar(x, mean, yerr=yerr, fmt=fmt, capsize=4, **style)
     for xi, iv in zip(x, intervals):
         ax.plot(np.full(len(iv["per_seed"]), xi) + 0.12, iv["per_seed"], ".", color="grey", ms=3)
 
@@ -189,6 +189,59 @@ def seeds_figure(record: dict, path: Path) -> Path:
     return save(fig, path)
 
 
+MEASURES = {
+    "gamma3": ("γ̃3 (copy)", "tab:red"),
+    "beta2": ("β̃2 (match)", "tab:blue"),
+    "alpha3": ("α̃3 (previous token)", "tab:green"),
+}
+"""Musat et al.'s progress measures, in the ODE's order of emergence: label and colour."""
+
+
+def progress_figure(record: dict, path: Path) -> Path:
+    """Musat et al.'s progress measures of the unclamped model (best head pair of each seed):
+    their normalised progress against step / phase-change step, and the steps at which they
+    reach 0.5 and 0.1 of their value at 2 step* (means with 95% t-intervals over seeds), with
+    the ODE's half-times / t* under the same loss where the record has them; returns ``path``."""
+    prog = record["progress"]
+    steps = np.asarray(prog["steps"], float)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    ode = prog.get("ode")
+    for name, (label, colour) in MEASURES.items():
+        for i, seed in enumerate(prog["per_seed"]):
+            ax1.plot(
+                steps / seed["phase_step"],
+                seed["normalised"][name],
+                color=colour,
+                lw=1,
+                alpha=0.7,
+                label=label if i == 0 else None,
+            )
+        if ode is not None:
+            ax1.axvline(ode["relative"][name], color=colour, ls="--", lw=1)
+    for level in (0.5, 0.1):
+        ax1.axhline(level, color="grey", ls=":", lw=1)
+    ax1.axvline(1.0, color="black", lw=0.8)
+    ax1.set_xlim(0, 2.5)
+    ax1.set_ylim(-0.3, 1.5)
+    ax1.set_xlabel("training step / phase-change step s*")
+    ax1.set_ylabel("(x − x(0)) / (x(2 s*) − x(0))")
+    ode_text = f"; dashed: ODE half-times / t* ({record['config']['train'].get('loss', 'ce')})" if ode else ""
+    ax1.set_title("Progress of the best head pair, each seed" + ode_text, fontsize=9)
+    x = np.arange(len(MEASURES))
+    for fraction, shift, marker in (("0.5", -0.12, "o"), ("0.1", 0.12, "^")):
+        intervals = [prog["summary"][fraction]["relative"][n] for n in MEASURES]
+        _error_bars(ax2, x + shift, intervals, fmt=marker, label=f"reaches {fraction} of x(2 s*)")
+    if ode is not None:
+        times = [ode["relative"][n] for n in MEASURES]
+        ax2.plot(x, times, "s", color="black", mfc="none", label="ODE: half of x(2 t*)")
+    ax2.set_xticks(x, [MEASURES[n][0] for n in MEASURES])
+    ax2.set_ylabel("emergence step / s*  (ODE: time / t*)")
+    ax2.set_title(f"Emergence, mean and 95% t-interval over {len(prog['per_seed'])} seeds", fontsize=9)
+    for a in (ax1, ax2):
+        a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    return save(fig, path)
+
+
 def standard_figures(record: dict, out: Path) -> list[Path]:
     """The figures of a ``standard`` record, into the folder ``out``; returns the files written."""
     out = Path(out)
@@ -199,4 +252,6 @@ def standard_figures(record: dict, out: Path) -> list[Path]:
         paths.append(structure_figure(record, out / "structure.png"))
     if len(record["config"].get("seeds", ())) > 1:
         paths.append(seeds_figure(record, out / "seeds.png"))
+    if record.get("progress"):
+        paths.append(progress_figure(record, out / "progress.png"))
     return paths

@@ -5,14 +5,18 @@ another), so per-head quantities are summarised by *rank*: each seed's heads are
 the best down, and rank ``r`` gets the mean and 95 % t-interval of the ``r``-th best value over
 seeds (:func:`induction_ode.intervals.mean_interval`). Ablations are summarised by quantities
 that name no head (the best single head alone, the most costly single removal), and structure
-scores by the headline head of each seed.
+scores by the headline head of each seed, Musat et al.'s progress measures by their emergence
+steps relative to each seed's phase change.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from ..intervals import mean_interval
+from .progress import NAMES
 
 
 def ranked(values) -> list[dict]:
@@ -56,4 +60,18 @@ def structure_summary(trained: list[dict], initial: list[dict]) -> dict:
             when: mean_interval([s[name]["score"] for s in blocks])
             for when, blocks in (("trained", trained), ("initial", initial))
         }
+    return out
+
+
+def progress_summary(per_seed: list[dict]) -> dict:
+    """Over seeds (each a :func:`~.progress.seed_progress`): per threshold fraction, each
+    measure's emergence step divided by its seed's phase-change step, as intervals, and how
+    many seeds show each order."""
+    out = {}
+    for fraction in per_seed[0]["steps"]:
+        relative = {
+            n: mean_interval([s["steps"][fraction][n] / s["phase_step"] for s in per_seed]) for n in NAMES
+        }
+        orders = Counter(s["order"][fraction] for s in per_seed)
+        out[fraction] = dict(relative=relative, orders=dict(orders.most_common()))
     return out

@@ -30,7 +30,8 @@ from ..crosschecks import first_crossing_time
 from ..intervals import mean_interval
 from .clamps import ClampArrays, StandardClamp
 from .metrics import induction_strength, previous_token_score
-from .model import ModelConfig, Params, init_params, loss_and_accuracy
+from .model import LOSSES, ModelConfig, Params, init_params, loss_and_accuracy
+from .progress import Progress, progress_measures
 from .task import Task, sample
 
 OPTIMIZERS = ("adam", "sgd")
@@ -38,7 +39,12 @@ OPTIMIZERS = ("adam", "sgd")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and schedule. ``steps`` is rounded up to a multiple of ``eval_every``."""
+    """Objective, optimiser and schedule. ``steps`` is rounded up to a multiple of ``eval_every``.
+
+    ``loss`` is ``"ce"`` (cross-entropy over the labels, Singh et al.'s) or ``"mse"`` (the ODE's
+    ``½‖ŷ − e_y‖²`` on the logits; the copy clamp, which writes log-probabilities into the
+    logits, does not apply to it).
+    """
 
     steps: int = 2000
     lr: float = 1e-3
@@ -47,8 +53,11 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 50
     eval_batch: int = 512
+    loss: str = "ce"
 
     def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
         if self.steps < 1 or self.batch < 1 or self.eval_every < 1 or self.eval_batch < 1:
@@ -76,6 +85,8 @@ class TrainRun:
             (``nan`` at step 0).
         induction: ``(R, H)`` induction strength per layer-2 head (learned patterns).
         previous_token: ``(R, H)`` previous-token score per layer-1 head (learned patterns).
+        progress: Musat et al.'s measures per head (pair) (:class:`~.progress.Progress`, each
+            array with a leading ``R``).
         params, params0: final and initial weights.
         wall_time: seconds, compilation included (of all seeds trained together).
         seed: the seed of the initial weights and the batches.
@@ -88,6 +99,7 @@ class TrainRun:
     train_loss: np.ndarray
     induction: np.ndarray
     previous_token: np.ndarray
+    progress: Progress = field(repr=False)
     params: Params = field(repr=False)
     params0: Params = field(repr=False)
     wall_time: float = 0.0
@@ -141,7 +153,7 @@ def _programs(task: Task, model: ModelConfig, cfg: TrainConfig, seeds: tuple[int
     eval_data = jax.vmap(lambda k: sample(task, k, cfg.eval_batch, heldout=True, vectors=vectors))(k_eval)
 
     def loss_fn(params, clamp, data):
-        return loss_and_accuracy(params, model, clamp, data)[0]
+        return loss_and_accuracy(params, model, clamp, data, cfg.loss)[0]
 
     def step(carry, i, clamp: ClampArrays, key):
         params, state = carry
@@ -157,12 +169,13 @@ def _programs(task: Task, model: ModelConfig, cfg: TrainConfig, seeds: tuple[int
         return params, state, jnp.mean(losses)
 
     def evaluate_one(params, step_now, clamp, data):
-        loss, (acc, out) = loss_and_accuracy(params, model, clamp.at_step(step_now), data)
+        loss, (acc, out) = loss_and_accuracy(params, model, clamp.at_step(step_now), data, cfg.loss)
         return (
             loss,
             acc,
             induction_strength(out.learned[:, 1], data.k),
             previous_token_score(out.learned[:, 0]),
+            progress_measures(params, model, vectors[: task.n_items], task.seq_len),
         )
 
     chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, 0, None, None, 0)))
@@ -196,6 +209,8 @@ def train_seeds(
     if isinstance(clamp, str):
         clamp = StandardClamp.parse(clamp)
     clamp = clamp or StandardClamp()
+    if clamp.copy is not None and cfg.loss != "ce":
+        raise ValueError(f"the copy clamp writes log-probabilities as logits: needs loss ce, not {cfg.loss}")
     arrays = clamp.arrays(model.heads)
     start = time.perf_counter()
     params0, opt_init, chunk, evaluate, eval_data = _programs(
@@ -210,7 +225,7 @@ def train_seeds(
         train_losses.append(np.asarray(mean_loss, float))
         if on_chunk is not None:
             on_chunk(step_now)
-    loss, acc, ind, prev = (np.asarray(jnp.stack(v), float) for v in zip(*rows))  # (R, K, …)
+    loss, acc, ind, prev, prog = (jax.tree.map(lambda *a: np.stack(a).astype(float), *v) for v in zip(*rows))
     train_loss = np.stack(train_losses)
     steps = np.arange(cfg.n_evals + 1) * cfg.eval_every
     wall = time.perf_counter() - start
@@ -223,6 +238,7 @@ def train_seeds(
             train_loss[:, i],
             ind[:, i],
             prev[:, i],
+            Progress(*(a[:, i] for a in prog)),
             _unstack(params, i),
             _unstack(params0, i),
             wall,
