@@ -134,6 +134,9 @@ def test_standard_help_does_not_import_jax():
         (["--preset", "omniglot"], "--preset"),
         (["--labels", "1"], "--labels"),
         (["--device", "tpu9"], "--device"),
+        (["--seeds", "0"], "--seeds"),
+        (["--loss", "hinge"], "--loss"),
+        (["--loss", "mse", "--clamps", "none,match+copy"], "use --loss ce"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -188,4 +191,10 @@ def test_standard_seeds_record_intervals(tmp_path):
     ranks = record["heads"]["summary"]["induction"]["ranked"]
     assert ranks[0]["mean"] >= ranks[1]["mean"]  # best head first
     assert cell(result.output, "none", "final acc").endswith("]")  # printed with its interval
+    progress = record["progress"]
+    assert [s["seed"] for s in progress["per_seed"]] == [3, 4] and set(progress["summary"]) == {"0.5", "0.1"}
+    for s in progress["per_seed"]:
+        assert all(len(s["series"][n]) == len(a["steps"]) for n in ("alpha3", "beta2", "gamma3"))
+        assert s["normalised"]["gamma3"][0] == 0.0  # progress counts from the initial value
     assert_png(tmp_path / "seeds.png")
+    assert_png(tmp_path / "progress.png")

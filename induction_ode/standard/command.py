@@ -178,51 +178,6 @@ def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
     return rows
 
 
-def seed_analysis(task, model, cfg, study) -> dict:
-    """Ablations, weight structure and progress measures of every seed's unclamped model, with
-    their intervals.
-
-    Returns the record's ``heads``, ``ablations``, ``structure`` and ``progress`` entries:
-    per-seed values (structure matrices of the first seed only) and the summaries of
-    :mod:`.seeds`.
-    """
-    from dataclasses import replace
-
-    import numpy as np
-
-    from .metrics import ablation_table
-    from .progress import seed_progress
-    from .seeds import ablation_summary, head_summary, progress_summary, structure_summary
-    from .training import held_out_batch
-    from .weights import structure
-
-    tables, trained, initial = [], [], []
-    for ref in study.reference:
-        tables.append(ablation_table(ref.params, model, held_out_batch(task, replace(cfg, seed=ref.seed))))
-        kw = dict(previous_token=ref.previous_token[-1], induction=ref.induction[-1], n_items=16)
-        trained.append(structure(ref.params, model, task, **kw))
-        initial.append(structure(ref.params0, model, task, **kw))
-    induction = np.stack([r.induction[-1] for r in study.reference])
-    previous = np.stack([r.previous_token[-1] for r in study.reference])
-    progress = [seed_progress(r) for r in study.reference]
-    scores = lambda st: {n: None if b is None else b["scores"] for n, b in st.items()}  # noqa: E731
-    return dict(
-        heads=dict(induction=induction, previous_token=previous, summary=head_summary(induction, previous)),
-        ablations=dict(per_seed=tables, summary=ablation_summary(tables)),
-        structure=dict(
-            trained=trained[0],
-            initial=initial[0],
-            per_seed=[dict(trained=scores(t), initial=scores(i)) for t, i in zip(trained, initial)],
-            summary=structure_summary(trained, initial),
-        ),
-        progress=dict(
-            steps=study.reference[0].steps,
-            per_seed=progress,
-            summary=progress_summary(progress),
-        ),
-    )
-
-
 def ode_progress(n_pairs: int, loss: str) -> dict:
     """The ODE's emergence at ``n_pairs`` under ``loss``: ``t*``, the half-times of α3, β2, γ3
     (half of their value at ``2 t*``) relative to ``t*``, and their order."""
@@ -260,6 +215,7 @@ def run_standard(**o):
 
     from ..records import environment, write_json
     from .plots import standard_figures
+    from .seeds import seed_analysis
     from .training import clamp_study, seed_list
 
     console = Console(stderr=True)

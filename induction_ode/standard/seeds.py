@@ -12,11 +12,17 @@ steps relative to each seed's phase change.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
 from ..intervals import mean_interval
-from .progress import NAMES
+from .metrics import ablation_table
+from .model import ModelConfig
+from .progress import NAMES, seed_progress
+from .task import Task
+from .training import ClampStudy, TrainConfig, held_out_batch
+from .weights import structure
 
 
 def ranked(values) -> list[dict]:
@@ -75,3 +81,38 @@ def progress_summary(per_seed: list[dict]) -> dict:
         orders = Counter(s["order"][fraction] for s in per_seed)
         out[fraction] = dict(relative=relative, orders=dict(orders.most_common()))
     return out
+
+
+def seed_analysis(task: Task, model: ModelConfig, cfg: TrainConfig, study: ClampStudy) -> dict:
+    """Ablations, weight structure and progress measures of every seed's unclamped model, with
+    their intervals.
+
+    Returns the ``standard.json`` record's ``heads``, ``ablations``, ``structure`` and
+    ``progress`` entries: per-seed values (structure matrices of the first seed only) and the
+    summaries above.
+    """
+    tables, trained, initial = [], [], []
+    for ref in study.reference:
+        tables.append(ablation_table(ref.params, model, held_out_batch(task, replace(cfg, seed=ref.seed))))
+        kw = dict(previous_token=ref.previous_token[-1], induction=ref.induction[-1], n_items=16)
+        trained.append(structure(ref.params, model, task, **kw))
+        initial.append(structure(ref.params0, model, task, **kw))
+    induction = np.stack([r.induction[-1] for r in study.reference])
+    previous = np.stack([r.previous_token[-1] for r in study.reference])
+    progress = [seed_progress(r) for r in study.reference]
+    scores = lambda st: {n: None if b is None else b["scores"] for n, b in st.items()}  # noqa: E731
+    return dict(
+        heads=dict(induction=induction, previous_token=previous, summary=head_summary(induction, previous)),
+        ablations=dict(per_seed=tables, summary=ablation_summary(tables)),
+        structure=dict(
+            trained=trained[0],
+            initial=initial[0],
+            per_seed=[dict(trained=scores(t), initial=scores(i)) for t, i in zip(trained, initial)],
+            summary=structure_summary(trained, initial),
+        ),
+        progress=dict(
+            steps=study.reference[0].steps,
+            per_seed=progress,
+            summary=progress_summary(progress),
+        ),
+    )
