@@ -196,5 +196,8 @@ def test_standard_seeds_record_intervals(tmp_path):
     for s in progress["per_seed"]:
         assert all(len(s["series"][n]) == len(a["steps"]) for n in ("alpha3", "beta2", "gamma3"))
         assert s["normalised"]["gamma3"][0] == 0.0  # progress counts from the initial value
-    assert_png(tmp_path / "seeds.png")
-    assert_png(tmp_path / "progress.png")
+    for name in ("seeds.png", "progress.png"):
+        (tmp_path / name).unlink()
+    assert runner.invoke(app, ["plot", str(tmp_path / "standard.json")]).exit_code == 0  # from the JSON
+    for name in ("seeds.png", "progress.png"):
+        assert_png(tmp_path / name)

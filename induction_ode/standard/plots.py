@@ -148,7 +148,8 @@ def _error_bars(ax, x, intervals, fmt="o", **style):
     yerr = np.nan_to_num(np.stack([mean - low, high - mean]))
     ax.errorbar(x, mean, yerr=yerr, fmt=fmt, capsize=4, **style)
     for xi, iv in zip(x, intervals):
-        ax.plot(np.full(len(iv["per_seed"]), xi) + 0.12, iv["per_seed"], ".", color="grey", ms=3)
+        values = np.asarray(iv["per_seed"], float)  # a record's null (no value) reads as nan
+        ax.plot(np.full(len(values), xi) + 0.12, values, ".", color="grey", ms=3)
 
 
 def seeds_figure(record: dict, path: Path) -> Path:
@@ -207,10 +208,11 @@ def progress_figure(record: dict, path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     ode = prog.get("ode")
     for name, (label, colour) in MEASURES.items():
-        for i, seed in enumerate(prog["per_seed"]):
+        reached = [s for s in prog["per_seed"] if s["phase_step"] is not None and s["phase_step"] > 0]
+        for i, seed in enumerate(reached):
             ax1.plot(
                 steps / seed["phase_step"],
-                seed["normalised"][name],
+                np.asarray(seed["normalised"][name], float),
                 color=colour,
                 lw=1,
                 alpha=0.7,
@@ -226,7 +228,7 @@ def progress_figure(record: dict, path: Path) -> Path:
     ax1.set_xlabel("training step / phase-change step s*")
     ax1.set_ylabel("(x − x(0)) / (x(2 s*) − x(0))")
     ode_text = f"; dashed: ODE half-times / t* ({record['config']['train'].get('loss', 'ce')})" if ode else ""
-    ax1.set_title("Progress of the best head pair, each seed" + ode_text, fontsize=9)
+    ax1.set_title("Progress of the best head pair, each seed with a phase change" + ode_text, fontsize=9)
     x = np.arange(len(MEASURES))
     for fraction, shift, marker in (("0.5", -0.12, "o"), ("0.1", 0.12, "^")):
         intervals = [prog["summary"][fraction]["relative"][n] for n in MEASURES]
