@@ -221,7 +221,7 @@ def progress_figure(record: dict, path: Path) -> Path:
         if ode is not None:
             ax1.axvline(ode["relative"][name], color=colour, ls="--", lw=1)
     for level in (0.5, 0.1):
-        ax1.axhline(level, color="grey", ls=":", lw=1)
+        ax1.axhline(level, color="grey", ls=":", lw=1, label="thresholds 0.5, 0.1" if level == 0.5 else None)
     ax1.axvline(1.0, color="black", lw=0.8)
     ax1.set_xlim(0, 2.5)
     ax1.set_ylim(-0.3, 1.5)
