@@ -71,15 +71,23 @@ def structure_summary(trained: list[dict], initial: list[dict]) -> dict:
 
 def progress_summary(per_seed: list[dict]) -> dict:
     """Over seeds (each a :func:`~.progress.seed_progress`): per threshold fraction, each
-    measure's emergence step divided by its seed's phase-change step, as intervals, and how
-    many seeds show each order."""
+    measure's emergence step divided by its seed's phase-change step, the paired gaps
+    ``(T_x − T_y) / s*`` between measures (an interval below 0: ``x`` first in every sense the
+    seeds allow), as intervals, and how many seeds show each order."""
     out = {}
     for fraction in per_seed[0]["steps"]:
-        relative = {
-            n: mean_interval([s["steps"][fraction][n] / s["phase_step"] for s in per_seed]) for n in NAMES
+        relative = {n: [s["steps"][fraction][n] / s["phase_step"] for s in per_seed] for n in NAMES}
+        gaps = {
+            f"{x} - {y}": mean_interval(np.subtract(relative[x], relative[y]))
+            for i, x in enumerate(NAMES)
+            for y in NAMES[i + 1 :]
         }
         orders = Counter(s["order"][fraction] for s in per_seed)
-        out[fraction] = dict(relative=relative, orders=dict(orders.most_common()))
+        out[fraction] = dict(
+            relative={n: mean_interval(v) for n, v in relative.items()},
+            gaps=gaps,
+            orders=dict(orders.most_common()),
+        )
     return out
 
 
