@@ -14,12 +14,12 @@ from induction_ode.standard.clamps import StandardClamp, ablation
 from induction_ode.standard.metrics import ablation_table, induction_strength, previous_token_score
 from induction_ode.standard.model import (
     ModelConfig,
-    _rope,
     cross_entropy,
     init_params,
     loss_and_accuracy,
     match_row,
     previous_token_pattern,
+    rope,
 )
 from induction_ode.standard.model import forward as _forward
 from induction_ode.standard.task import Task, sample, singh_preset
@@ -80,8 +80,8 @@ def test_initial_model_is_causal_and_starts_at_ln_L(positions):
 def test_rope_scores_depend_only_on_relative_position():
     rng = np.random.default_rng(0)
     q, k = rng.standard_normal(8), rng.standard_normal(8)
-    xq = _rope(jnp.asarray(np.tile(q, (1, 6, 1)), jnp.float32), 1e4)[0]
-    xk = _rope(jnp.asarray(np.tile(k, (1, 6, 1)), jnp.float32), 1e4)[0]
+    xq = rope(jnp.asarray(np.tile(q, (1, 6, 1)), jnp.float32), 1e4)[0]
+    xk = rope(jnp.asarray(np.tile(k, (1, 6, 1)), jnp.float32), 1e4)[0]
     s = np.asarray(xq @ xk.T)
     for lag in range(-2, 3):
         d = np.diagonal(s, offset=lag)

@@ -13,7 +13,7 @@ from induction_ode.standard.clamps import StandardClamp
 from induction_ode.standard.command import comparison_rows, ode_expressible
 
 runner = CliRunner(env=WIDTH)  # every command prints for an 80-column terminal
-FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png")
+FIGURES = ("loss.png", "heads.png", "ablation.png", "structure.png", "progress.png", "seeds.png")
 
 
 def assert_png(path):
@@ -26,10 +26,10 @@ TINY = ["--n-pairs", "2", "--heads", "2", "--d-model", "16", "--steps", "40", "-
 
 @pytest.fixture(scope="module")
 def standard_run(tmp_path_factory):
-    """The output directory of a tiny run, and what it printed."""
+    """The output directory of a tiny run with two seeds (3 and 4), and what it printed."""
     out = tmp_path_factory.mktemp("standard")
     args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy,ablate=L2", "--no-ode"]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(app, [*args, "--seeds", "2", "--seed", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -44,14 +44,15 @@ def test_standard_writes_record_and_figures(run_dir):
     assert record["kind"] == "standard" and record["config"]["precision"] == "float32"
     assert record["config"]["clamps"] == ["none", "match+copy", "ablate=L2"]
     assert record["config"]["task"]["n_pairs"] == 2 and record["config"]["model"]["heads"] == 2
-    assert [r["label"] for r in record["runs"]] == ["none", "match+copy", "ablate=L2"]  # "none" runs once
+    labels = ["none", "match+copy", "ablate=L2"]  # "none" runs once
+    assert [(r["label"], r["seed"]) for r in record["runs"]] == [(c, s) for c in labels for s in (3, 4)]
     for run in record["runs"]:
         assert run["steps"] == [0, 20, 40] and len(run["induction"][0]) == 2
     assert [r["clamp"] for r in record["table"]] == ["none", "match+copy", "ablate=L2"]
     both = record["table"][1]
-    assert both["phase_step"] == 0.0 and both["final_accuracy"] == 1.0  # solved by the clamps at step 0
+    assert both["phase_step"]["mean"] == 0.0 and both["final_accuracy"]["mean"] == 1.0  # solved at step 0
     assert record["ode"] is None and record["comparison"][1]["ode_t_star"] is None
-    assert set(record["ablations"]) == {"full", "layer1", "layer2", "no_layer1", "no_layer2"}
+    assert set(record["ablations"]["per_seed"][0]) == {"full", "layer1", "layer2", "no_layer1", "no_layer2"}
     assert record["structure"]["trained"]["pos_qk"]["predicted"] == "subdiagonal"
     assert len(record["structure"]["trained"]["pos_qk"]["matrix"]) == 5  # T × T
     for name in FIGURES:
@@ -63,7 +64,7 @@ def test_standard_table_fits_80_columns(standard_run):
     record = json.loads((out / "standard.json").read_text())
     assert_fits(output)
     for row in record["table"]:
-        assert_shows(cell(output, row["clamp"], "step*"), row["phase_step"])
+        assert_shows(cell(output, row["clamp"], "step*"), row["phase_step"]["mean"])
     assert cell(output, "none", "ODE t*") == "—"  # --no-ode
 
 
@@ -134,6 +135,9 @@ def test_standard_help_does_not_import_jax():
         (["--preset", "omniglot"], "--preset"),
         (["--labels", "1"], "--labels"),
         (["--device", "tpu9"], "--device"),
+        (["--seeds", "0"], "--seeds"),
+        (["--loss", "hinge"], "--loss"),
+        (["--loss", "mse", "--clamps", "none,match+copy"], "use --loss ce"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -143,3 +147,45 @@ def test_bad_input_is_one_line(args, message, tmp_path):
     assert message in result.output and "Traceback" not in result.output
     assert result.output.strip().count("\n") == 0
     assert not (tmp_path / "standard.json").exists()
+
+
+def intervals_in(node):
+    """Every :func:`~induction_ode.intervals.mean_interval` dict inside a record."""
+    if isinstance(node, dict):
+        if {"mean", "low", "high", "n", "per_seed"} <= set(node):
+            yield node
+        else:
+            for value in node.values():
+                yield from intervals_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from intervals_in(value)
+
+
+def test_standard_seeds_record_intervals(standard_run):
+    out, output = standard_run
+    record = json.loads((out / "standard.json").read_text())
+    assert record["config"]["seeds"] == [3, 4]
+    a, b = record["runs"][:2]
+    assert a["loss"][0] == b["loss"][0] and a["loss"][-1] != b["loss"][-1]  # same ln L, then apart
+    assert (
+        len(record["heads"]["induction"]) == 2
+        and record["heads"]["induction"][0] != record["heads"]["induction"][1]
+    )
+    assert len(record["ablations"]["per_seed"]) == 2 and len(record["structure"]["per_seed"]) == 2
+    found = list(intervals_in(record))
+    assert len(found) > 20
+    for iv in found:
+        assert len(iv["per_seed"]) == 2
+        if iv["n"] == 2:
+            assert iv["low"] <= iv["mean"] <= iv["high"], iv
+    final = record["table"][0]["final_loss"]
+    assert final["per_seed"] == [a["loss"][-1], b["loss"][-1]] and final["low"] < final["high"]
+    ranks = record["heads"]["summary"]["induction"]["ranked"]
+    assert ranks[0]["mean"] >= ranks[1]["mean"]  # best head first
+    assert cell(output, "none", "final acc").endswith("]")  # printed with its interval
+    progress = record["progress"]
+    assert [s["seed"] for s in progress["per_seed"]] == [3, 4] and set(progress["summary"]) == {"0.5", "0.1"}
+    for s in progress["per_seed"]:
+        assert all(len(s["series"][n]) == len(a["steps"]) for n in ("alpha3", "beta2", "gamma3"))
+        assert s["normalised"]["gamma3"][0] == 0.0  # progress counts from the initial value

@@ -64,3 +64,5 @@ def test_command_with_the_ode_comparison(tmp_path):
     rows = {r["clamp"]: r for r in record["comparison"]}
     assert rows["match+copy"]["ode_t_star"] == 0.0 and rows["match@1"]["ode_t_star"] is None
     assert rows["none"]["ode_t_star"] == pytest.approx(ode["none"]["t_star"])
+    progress = record["progress"]["ode"]  # the ODE's half-times under the same loss (ce)
+    assert "loss='ce'" in progress["call"] and set(progress["relative"]) == {"alpha3", "beta2", "gamma3"}

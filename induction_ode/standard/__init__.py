@@ -4,7 +4,8 @@ A standard two-layer attention-only transformer (``D = 64``, 8 heads per layer, 
 learned positions, optional pre-LayerNorm, no MLP) trained with optax on the in-context
 retrieval task of :mod:`induction_ode.task`, with activation clamps in the ODE's vocabulary
 (``previous_token``, ``match``, ``copy``, ``ablate``), per-head metrics over training, head
-ablations and the weight-structure analysis. Everything here is float32. The public API is
+ablations, the weight-structure analysis and Musat et al.'s progress measures, over several
+seeds trained together (vmapped) with 95 % intervals. Everything here is float32. The public API is
 loaded on first use; see docs/standard.md.
 """
 
@@ -24,10 +25,15 @@ _EXPORTS = {
     "TrainConfig": "training",
     "TrainRun": "training",
     "train": "training",
+    "train_seeds": "training",
+    "seed_list": "training",
     "ClampStudy": "training",
     "clamp_study": "training",
     "structure": "weights",
     "structure_score": "weights",
+    "Progress": "progress",
+    "progress_measures": "progress",
+    "seed_analysis": "seeds",
 }
 
 __all__ = sorted(_EXPORTS)

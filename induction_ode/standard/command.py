@@ -33,8 +33,15 @@ def standard(
     steps: int = typer.Option(2000, help="Training steps per run."),
     lr: float = typer.Option(1e-3, help="Learning rate."),
     seed: int = typer.Option(0, help="Seed: initial weights and batches, the same for every clamp."),
+    seeds: int = typer.Option(
+        1,
+        "--seeds",
+        help="K runs per clamp, seeds --seed … --seed+K-1, trained together (vmapped); "
+        "K >= 2 gives means with 95% t-intervals.",
+    ),
     batch: int = typer.Option(32, help="Fresh sequences per step."),
     optimizer: str = typer.Option("adam", help="adam or sgd."),
+    loss: str = typer.Option("ce", help="ce (cross-entropy) or mse (the ODE's ½‖ŷ − e_y‖²; no copy clamp)."),
     labels: int = typer.Option(None, help="Label vocabulary L >= N (default N; 5 with --preset singh)."),
     layer_norm: bool = typer.Option(
         True, "--layer-norm/--no-layer-norm", help="Pre-LayerNorm and final LayerNorm."
@@ -58,8 +65,10 @@ def standard(
         steps=steps,
         lr=lr,
         seed=seed,
+        seeds=seeds,
         batch=batch,
         optimizer=optimizer,
+        loss=loss,
         labels=labels,
         layer_norm=layer_norm,
         eval_every=eval_every,
@@ -88,12 +97,14 @@ def _settings(o: dict):
         )
     if o["positions"] not in ("rope", "learned"):
         raise UsageError(f"--positions must be rope or learned, got {o['positions']!r}")
-    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1:
-        raise UsageError("--steps, --batch and --eval-every must be >= 1")
+    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1 or o["seeds"] < 1:
+        raise UsageError("--steps, --batch, --eval-every and --seeds must be >= 1")
     if not o["lr"] > 0:
         raise UsageError(f"--lr must be > 0, got {o['lr']}")
     if o["optimizer"] not in ("adam", "sgd"):
         raise UsageError(f"--optimizer must be adam or sgd, got {o['optimizer']!r}")
+    if o["loss"] not in ("ce", "mse"):
+        raise UsageError(f"--loss must be ce or mse, got {o['loss']!r}")
     if not 0 <= o["clamp_from"] < o["steps"]:
         raise UsageError(f"--clamp-from must be in [0, --steps), got {o['clamp_from']}")
     from .clamps import StandardClamp
@@ -103,13 +114,17 @@ def _settings(o: dict):
         raise UsageError("--clamps must name at least one clamp (or none)")
     for s in specs:
         s.arrays(o["heads"])  # head numbers in range
+        if s.copy is not None and o["loss"] != "ce":
+            raise UsageError(f"{s.label()}: the copy clamp writes log-probabilities as logits; use --loss ce")
     from .model import ModelConfig
     from .task import Task, singh_preset
     from .training import TrainConfig
 
     task = singh_preset(n_pairs=n_pairs, n_labels=labels) if singh else Task(n_pairs=n_pairs, n_labels=labels)
     model = ModelConfig(o["d_model"], o["heads"], o["positions"], o["layer_norm"])
-    cfg = TrainConfig(o["steps"], o["lr"], o["batch"], o["optimizer"], o["seed"], o["eval_every"])
+    cfg = TrainConfig(
+        o["steps"], o["lr"], o["batch"], o["optimizer"], o["seed"], o["eval_every"], loss=o["loss"]
+    )
     return task, model, cfg, specs
 
 
@@ -163,6 +178,35 @@ def comparison_rows(table: list[dict], specs, ode: dict | None) -> list[dict]:
     return rows
 
 
+def ode_progress(n_pairs: int, loss: str) -> dict:
+    """The ODE's emergence at ``n_pairs`` under ``loss``: ``t*``, the half-times of α3, β2, γ3
+    (half of their value at ``2 t*``) relative to ``t*``, and their order."""
+    import induction_ode as io
+
+    start = time.perf_counter()
+    e = io.emergence_time(n_pairs, model=io.Model(loss=loss))
+    return dict(
+        call=f"induction_ode.emergence_time({n_pairs}, model=induction_ode.Model(loss={loss!r}))",
+        t_star=e.t_star,
+        half_times=e.half_times,
+        relative={n: t / e.t_star for n, t in e.half_times.items()},
+        order=" < ".join(e.order),
+        wall_time=time.perf_counter() - start,
+    )
+
+
+def _ode_time_on(o: dict, task, study) -> float:
+    """The ODE time of ``--clamp-from``: the same fraction of the first seed's unclamped phase change."""
+    if o["clamp_from"] == 0:
+        return 0.0
+    import induction_ode as io
+
+    ref_step = study.reference[0].phase_step()
+    if not ref_step > 0:
+        raise ValueError("--clamp-from > 0 needs an unclamped phase change to map steps onto ODE time")
+    return o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
+
+
 def run_standard(**o):
     select_device(o["device"])
     task, model, cfg, specs = _settings(o)
@@ -170,68 +214,55 @@ def run_standard(**o):
     from rich.console import Console
 
     from ..records import environment, write_json
-    from .metrics import ablation_table
     from .plots import standard_figures
-    from .training import clamp_study, held_out_batch
-    from .weights import structure
+    from .seeds import seed_analysis
+    from .training import clamp_study, seed_list
 
     console = Console(stderr=True)
     start = time.perf_counter()
+    seeds = seed_list(cfg, o["seeds"])
     labels = ["none"] + [s.label() for s in specs if not s.empty]
     with progress_bar(console) as progress:
         bars = {
             lab: progress.add_task(f"{lab} (compiling first)" if i == 0 else lab, total=cfg.n_evals)
             for i, lab in enumerate(dict.fromkeys(labels))
         }
-        study = clamp_study(task, model, cfg, specs, on_chunk=lambda lab, step: progress.advance(bars[lab]))
-    ref = study.reference
-    with console.status("ablations and weight structure of the unclamped model"):
-        ablations = ablation_table(ref.params, model, held_out_batch(task, cfg))
-        kw = dict(n_items=16)
-        trained = structure(
-            ref.params, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
+        study = clamp_study(
+            task, model, cfg, specs, seeds=seeds, on_chunk=lambda lab, step: progress.advance(bars[lab])
         )
-        initial = structure(
-            ref.params0, model, task, previous_token=ref.previous_token[-1], induction=ref.induction[-1], **kw
-        )
+    with console.status("ablations and weight structure of the unclamped models"):
+        analysis = seed_analysis(task, model, cfg, study)
     table = study.rows()
     ode = None
     if o["ode"] and any(ode_expressible(s) for s in specs):
-        t_on = 0.0
-        if o["clamp_from"] > 0:
-            import induction_ode as io
-
-            ref_step = ref.phase_step()
-            if not ref_step > 0:
-                raise ValueError(
-                    "--clamp-from > 0 needs an unclamped phase change to map steps onto ODE time"
-                )
-            t_on = o["clamp_from"] / ref_step * io.emergence_time(task.n_pairs).t_star
+        t_on = _ode_time_on(o, task, study)
         n_ode = 1 + len({ode_expressible(s) for s in specs if ode_expressible(s)})
         with progress_bar(console) as progress:
             bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
             ode = ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
+    if o["ode"]:
+        with console.status(f"the ODE's progress measures ({cfg.loss})"):
+            analysis["progress"]["ode"] = ode_progress(task.n_pairs, cfg.loss)
     config = dict(
         task=task.to_json(),
         model=model.to_json(),
         train=cfg.to_json(),
+        seeds=list(seeds),
+        interval="95% Student-t interval on the mean over seeds; ratios: mean of per-seed ratios",
         clamps=[s.label() for s in specs],
         clamp_from=o["clamp_from"],
         preset=o["preset"],
         ode=o["ode"],
         precision="float32",
     )
-
     record = dict(
         kind="standard",
         config=config,
         environment=environment(),
         loss0=study.loss0,
-        runs=[r.to_json() for r in (ref, *study.runs)],
+        runs=[r.to_json() for runs in (study.reference, *study.runs) for r in runs],
         table=table,
-        heads=dict(induction=ref.induction[-1], previous_token=ref.previous_token[-1]),
-        ablations=ablations,
-        structure=dict(trained=trained, initial=initial),
+        **analysis,
         ode=ode,
         comparison=comparison_rows(table, specs, ode),
         wall_time=time.perf_counter() - start,
@@ -242,36 +273,55 @@ def run_standard(**o):
     console.print(f"wrote {out / 'standard.json'}, " + ", ".join(p.name for p in paths))
 
 
+def interval_text(iv: dict, spec: str) -> str:
+    """``"mean [low, high]"`` of a :func:`~induction_ode.intervals.mean_interval`, or the mean
+    alone where there is no interval (one seed)."""
+    if not iv["low"] == iv["low"]:
+        return formatted(iv["mean"], spec)
+    return f"{formatted(iv['mean'], spec)} [{formatted(iv['low'], spec)}, {formatted(iv['high'], spec)}]"
+
+
 def _print(record, console):
-    """Print the clamp table beside the ODE's, the unclamped model's head scores and its
-    weight-structure scores."""
+    """Print the clamp table beside the ODE's, the unclamped models' head scores and their
+    weight-structure scores (means with 95% intervals over seeds)."""
     n = record["config"]["task"]["n_pairs"]
     acc = {r["clamp"]: r["final_accuracy"] for r in record["table"]}
     rows = [
         (
             r["clamp"],
-            number(r["phase_step"]),
-            formatted(r["ratio"], ".3f"),
-            f"{acc[r['clamp']]:.3f}",
+            number(r["phase_step"]["mean"]),
+            interval_text(r["ratio"], ".3f"),
+            interval_text(acc[r["clamp"]], ".3f"),
             number(r["ode_t_star"]),
             formatted(r["ode_ratio"], ".3f"),
         )
         for r in record["comparison"]
     ]
     columns = (("clamp",), ("step*", "step*/ref", "final acc"), ("ODE t*", "ODE t*/ref"))
-    title = f"Phase change under clamps, N = {n}: standard transformer (steps) and ODE (t*)"
+    k = len(record["config"]["seeds"])
+    seeds = f", mean [95% CI] of {k} seeds" if k > 1 else ""
+    title = f"Phase change under clamps, N = {n}: standard transformer (steps{seeds}) and ODE (t*)"
     print_table(title, columns, rows)
-    heads = record["heads"]
-    console.print(
-        "unclamped model, per head: induction strength (L2) "
-        + " ".join(f"{v:.2f}" for v in heads["induction"])
-        + "; previous-token score (L1) "
-        + " ".join(f"{v:.2f}" for v in heads["previous_token"])
-    )
-    st = record["structure"]
-    parts = []
-    for name, block in st["trained"].items():
-        if block is not None:
-            init = st["initial"][name]["score"]
-            parts.append(f"{name} {block['score']:.3f} (initial {formatted(init, '.3f')})")
+    heads = record["heads"]["summary"]
+    for name, layer in (("induction", "induction strength (L2)"), ("previous_token", "previous-token (L1)")):
+        console.print(
+            f"unclamped, {layer}, best head first: "
+            + "; ".join(interval_text(iv, ".2f") for iv in heads[name]["ranked"])
+        )
+    parts = [
+        f"{name} {interval_text(block['trained'], '.3f')} (initial {interval_text(block['initial'], '.3f')})"
+        for name, block in record["structure"]["summary"].items()
+        if block is not None
+    ]
     console.print("structure scores: " + "; ".join(parts))
+    half = record["progress"]["summary"]["0.5"]
+    console.print(
+        "progress measures (best pair), step at half of x(2 step*) / step*: "
+        + "; ".join(f"{n} {interval_text(iv, '.2f')}" for n, iv in half["relative"].items())
+        + "; order: "
+        + ", ".join(f"{order} ({count}×)" for order, count in half["orders"].items())
+    )
+    ode = record["progress"].get("ode")
+    if ode is not None:
+        relative = ", ".join(f"{n} {t:.2f}" for n, t in ode["relative"].items())
+        console.print(f"ODE half-times / t*: {relative}; order: {ode['order']}")

@@ -12,6 +12,8 @@ head has learned underneath any clamp.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +42,11 @@ def previous_token_score(layer1: jax.Array) -> jax.Array:
     return jnp.mean(layer1[:, :, labels, labels - 1], axis=(0, 2))
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _accuracy(params: Params, cfg: ModelConfig, clamp, batch: Sequences) -> jax.Array:
+    return loss_and_accuracy(params, cfg, clamp, batch)[1][0]
+
+
 def ablation_table(params: Params, cfg: ModelConfig, batch: Sequences) -> dict:
     """Accuracy with only head ``h`` of a layer active, and with head ``h`` removed.
 
@@ -48,7 +55,7 @@ def ablation_table(params: Params, cfg: ModelConfig, batch: Sequences) -> dict:
     "no_layer1": acc, "no_layer2": acc}`` with ``"only"`` and ``"removed"`` lists of length H.
     """
     H = cfg.heads
-    acc = jax.jit(lambda c: loss_and_accuracy(params, cfg, c, batch)[1][0])
+    acc = lambda c: _accuracy(params, cfg, c, batch)  # noqa: E731
     out = {"full": float(acc(ablation(H)))}
     for layer in (1, 2):
         only, removed = [], []

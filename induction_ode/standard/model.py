@@ -114,7 +114,7 @@ def _layer_norm(x, gain, bias, on: bool):
     return (x - mu) * jax.lax.rsqrt(var + 1e-5) * gain + bias
 
 
-def _rope(x, base: float):
+def rope(x, base: float):
     """Rotate pairs ``(i, i + d_h/2)`` of ``x`` ``(H, T, d_h)`` by ``t · base^(−2i/d_h)``."""
     _, T, dh = x.shape
     half = dh // 2
@@ -180,7 +180,7 @@ def forward_one(params: Params, cfg: ModelConfig, clamp: ClampArrays, items, lab
         kk = jnp.einsum("td,hde->hte", h, layer.wk)
         v = jnp.einsum("td,hde->hte", h, layer.wv)
         if cfg.positions == "rope":
-            q, kk = _rope(q, cfg.rope_base), _rope(kk, cfg.rope_base)
+            q, kk = rope(q, cfg.rope_base), rope(kk, cfg.rope_base)
         s = jnp.einsum("hte,hse->hts", q, kk) / math.sqrt(cfg.head_dim)
         s = jnp.where(causal, s, NEG)
         pattern = jax.nn.softmax(s, axis=-1)
@@ -233,8 +233,19 @@ def cross_entropy(logits, target) -> jax.Array:
     return -jnp.take_along_axis(logp, target[:, None], axis=-1)[:, 0]
 
 
-def loss_and_accuracy(params, cfg, clamp, batch):
+def squared_error(logits, target) -> jax.Array:
+    """Per-sequence ``½‖logits − e_target‖²`` ``(B,)``: the ODE's MSE, with the logits as its
+    linear readout ``ŷ`` (``½`` at the zero initial unembedding)."""
+    onehot = jax.nn.one_hot(target, logits.shape[-1], dtype=logits.dtype)
+    return 0.5 * jnp.sum((logits - onehot) ** 2, axis=-1)
+
+
+LOSSES = {"ce": cross_entropy, "mse": squared_error}
+
+
+def loss_and_accuracy(params, cfg, clamp, batch, loss: str = "ce"):
+    """Mean ``loss`` (a key of :data:`LOSSES`) and accuracy over ``batch``, and the forward pass."""
     out = forward(params, cfg, clamp, batch)
-    loss = jnp.mean(cross_entropy(out.logits, batch.target))
+    value = jnp.mean(LOSSES[loss](out.logits, batch.target))
     acc = jnp.mean(jnp.argmax(out.logits, axis=-1) == batch.target)
-    return loss, (acc, out)
+    return value, (acc, out)
