@@ -64,8 +64,9 @@ inputs: the batched ones become lane inputs, the others stay shared (not broadca
 
 Layout. The loop carries a :class:`_State` of NamedTuples (position, Newton matrix, dense
 buffers, counters); its body :func:`_step` calls the stages, pure functions that each state
-their shapes: :func:`_clip_to_end`, :func:`_refactor` (LU), :func:`_predict`,
-:func:`_newton` (with its convergence test), :func:`_reevaluate_jacobian`,
+their shapes: :func:`_clip_to_end`, :func:`_evaluate_jacobian` (the one call of ``jac``),
+:func:`_refactor` (LU), :func:`_predict`, :func:`_newton` (with its convergence test),
+:func:`_request_jacobian`,
 :func:`_advance_differences`, :func:`_control` (error test, step size and order, with
 :func:`_select_order`), :func:`_store_dense` (dense output) and :func:`_locate_event`
 (with :func:`_find_root`).
@@ -287,7 +288,13 @@ class _Linear(NamedTuple):
     re-evaluated after the last accepted step (false at the start), so a Newton failure halves
     the step instead; ``crate``: ``(B,)`` the Newton convergence-rate estimate, carried from
     step to step, reset to 1 with each new ``jac`` and scaled up with ``c``; ``c_lu``:
-    ``(B,)`` the ``c`` of the current LU."""
+    ``(B,)`` the ``c`` of the current LU; ``jac_due``: ``(B,)`` bool, ``jac`` is to be
+    evaluated at ``(jac_t, jac_y)`` (``(B,)``, ``(B, n)``) before the next factorisation.
+
+    A requested Jacobian is evaluated at the start of the next attempt
+    (:func:`_evaluate_jacobian`), the one place in the program where ``jac`` is called: the
+    Jacobian is the costliest function to compile, and one call site compiles it once.
+    """
 
     jac: jax.Array
     lu: jax.Array
@@ -296,6 +303,9 @@ class _Linear(NamedTuple):
     jac_current: jax.Array
     crate: jax.Array
     c_lu: jax.Array
+    jac_due: jax.Array
+    jac_t: jax.Array
+    jac_y: jax.Array
 
 
 class _Dense(NamedTuple):
@@ -364,7 +374,7 @@ def _error_scale(prob: _Problem, y):
 
 def _initial_state(prob: _Problem, y0, first_step, max_steps: int) -> _State:
     """The state at ``prob.t0`` and ``y0`` (``(B, n)``): order 1, ``D = (y0, h f0)``, the
-    Jacobian at ``t0`` (no LU yet). ``first_step``: ``(B,)`` or None for Hairer, Nørsett &
+    Jacobian at ``t0`` due (no LU yet). ``first_step``: ``(B,)`` or None for Hairer, Nørsett &
     Wanner's selection (Sec. II.4, for order 1, as SciPy's ``select_initial_step``); lanes
     with ``t1 <= t0``, or whose event is ``<= 0`` at ``t0``, start done."""
     n_lanes, n = y0.shape
@@ -400,13 +410,16 @@ def _initial_state(prob: _Problem, y0, first_step, max_steps: int) -> _State:
     return _State(
         pos=_Position(t=t0, h=h, d=d, order=one, n_equal=zeros_i),
         linear=_Linear(
-            jac=prob.jac(t0, y0, prob.args),
+            jac=jnp.zeros((n_lanes, n, n), dtype),
             lu=jnp.zeros((n_lanes, n, n), dtype),
             piv=jnp.zeros((n_lanes, n), jnp.int32),
             lu_valid=jnp.zeros((n_lanes,), bool),
             jac_current=jnp.zeros((n_lanes,), bool),
             crate=jnp.ones((n_lanes,), dtype),
             c_lu=jnp.ones((n_lanes,), dtype),
+            jac_due=jnp.ones((n_lanes,), bool),
+            jac_t=t0,
+            jac_y=y0,
         ),
         dense=_Dense(
             count=zeros_i,
@@ -420,7 +433,7 @@ def _initial_state(prob: _Problem, y0, first_step, max_steps: int) -> _State:
             num_accepted=zeros_i,
             num_rejected=zeros_i,
             num_fev=nfev,
-            num_jev=one,
+            num_jev=zeros_i,
             num_lu=zeros_i,
         ),
         t1=t1,
@@ -468,24 +481,36 @@ def _refactor(linear: _Linear, c, need) -> _Linear:
     return linear._replace(lu=lu, piv=piv, lu_valid=linear.lu_valid | need, crate=crate, c_lu=c_lu)
 
 
-def _reevaluate_jacobian(prob: _Problem, linear: _Linear, need, t, y) -> _Linear:
-    """The Jacobian at ``(t, y)`` (``(B,)``, ``(B, n)``) for the lanes that ``need`` it.
+def _request_jacobian(linear: _Linear, need, t, y) -> _Linear:
+    """Ask for the Jacobian at ``(t, y)`` (``(B,)``, ``(B, n)``) for the lanes that ``need`` it
+    (``(B,)`` bool); :func:`_evaluate_jacobian` computes it before their next attempt.
 
-    Behind one ``lax.cond`` on ``any(need)``. Those lanes become ``jac_current``, lose their
-    LU (``lu_valid`` cleared), so that the next attempt refactors, and restart their rate
-    estimate at 1.
+    Those lanes become ``jac_current``, lose their LU (``lu_valid`` cleared), so that the next
+    attempt refactors, and restart their rate estimate at 1.
     """
-
-    def rejac(jac):
-        return _lane_where(need, prob.jac(t, y, prob.args), jac)
-
-    jac = lax.cond(jnp.any(need), rejac, lambda jac: jac, linear.jac)
     return linear._replace(
-        jac=jac,
         jac_current=linear.jac_current | need,
         lu_valid=linear.lu_valid & ~need,
         crate=jnp.where(need, 1.0, linear.crate),
+        jac_due=linear.jac_due | need,
+        jac_t=jnp.where(need, t, linear.jac_t),
+        jac_y=_lane_where(need, y, linear.jac_y),
     )
+
+
+def _evaluate_jacobian(prob: _Problem, linear: _Linear, attempt) -> tuple[_Linear, jax.Array]:
+    """The due Jacobians of the ``attempt`` lanes (``(B,)`` bool), behind one ``lax.cond``.
+
+    Returns ``(linear, evaluated)``: ``jac`` replaced and ``jac_due`` cleared on those lanes,
+    and ``evaluated``: ``(B,)`` bool, the lanes whose Jacobian was evaluated.
+    """
+    evaluated = attempt & linear.jac_due
+
+    def evaluate(jac):
+        return _lane_where(evaluated, prob.jac(linear.jac_t, linear.jac_y, prob.args), jac)
+
+    jac = lax.cond(jnp.any(evaluated), evaluate, lambda jac: jac, linear.jac)
+    return linear._replace(jac=jac, jac_due=linear.jac_due & ~evaluated), evaluated
 
 
 def _predict(d, order):
@@ -782,11 +807,11 @@ def _locate_event(prob: _Problem, s: _State, dense: _Dense, ending):
 def _step(prob: _Problem, s: _State) -> _State:
     """One attempted step on every lane that is not done; done lanes do not change.
 
-    A step: stop on a step below ``10 ulp(t)``; clip it to ``t1``; refactor where ``c = h /
-    α_k`` or ``J`` changed; predict and correct (Newton); the error test, the next ``h`` and
-    order; where Newton failed with a stale Jacobian, re-evaluate it and retry at the same
-    ``h`` (neither accepted nor rejected), and where it converged slowly with one,
-    re-evaluate it at the new point; then the dense output and the event. A lane
+    A step: stop on a step below ``10 ulp(t)``; clip it to ``t1``; evaluate a due Jacobian;
+    refactor where ``c = h / α_k`` or ``J`` changed; predict and correct (Newton); the error
+    test, the next ``h`` and order; where Newton failed with a stale Jacobian, ask for a new
+    one and retry at the same ``h`` (neither accepted nor rejected), and where it converged
+    slowly with one, ask for one at the new point; then the dense output and the event. A lane
     ends on ``t1``, its event, a too small step (``FAILURE``) or ``max_steps`` attempts.
     ``s``: the loop carry; returns the next one, of the same shapes (see :class:`_State`).
     """
@@ -798,6 +823,7 @@ def _step(prob: _Problem, s: _State) -> _State:
     attempt = run & ~too_small
     pos, t_new, clip = _clip_to_end(pos, s.t1, attempt)
     linear = linear._replace(lu_valid=linear.lu_valid & ~clip)
+    linear, jac_evaluated = _evaluate_jacobian(prob, linear, attempt)
 
     c = pos.h / jnp.asarray(_ALPHA, pos.h.dtype)[order]
     need_lu = attempt & ~linear.lu_valid
@@ -817,7 +843,7 @@ def _step(prob: _Problem, s: _State) -> _State:
     linear = linear._replace(
         lu_valid=linear.lu_valid & ~reject & ~select, jac_current=linear.jac_current & ~accept
     )
-    linear = _reevaluate_jacobian(prob, linear, need_jac, t_new, _lane_where(slow, newton.y, y_pred))
+    linear = _request_jacobian(linear, need_jac, t_new, _lane_where(slow, newton.y, y_pred))
     dense = _store_dense(s.dense, accept, t_new, pos.h, order, d_acc)
 
     stats = s.stats
@@ -845,7 +871,7 @@ def _step(prob: _Problem, s: _State) -> _State:
             num_accepted=stats.num_accepted + accept,
             num_rejected=stats.num_rejected + reject,
             num_fev=stats.num_fev + newton.nfev,
-            num_jev=stats.num_jev + need_jac,
+            num_jev=stats.num_jev + jac_evaluated,
             num_lu=stats.num_lu + need_lu,
         ),
         t1=t1,
