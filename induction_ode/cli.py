@@ -55,6 +55,7 @@ def _metric(text: str):
 LAYER1_MASK_HELP = "strict (layer 1 attends to earlier positions; the default) or inclusive (s <= t)."
 POSITIONS_HELP = "paired (the paper's code: a label carries its item's code turned by M) or sinusoidal."
 QUERY_HELP = "uniform (the query asks for a uniform pair; the default) or last (pair N-1 only, Theorem 2)."
+SOLVER_HELP = "auto (picks by N), bdf (implicit, Jacobian reuse), tsit5 (explicit) or kvaerno5."
 
 
 def _model(n_max: int, *, metric="identity", loss="mse", free=None, **network):
@@ -82,9 +83,7 @@ def sweep(
     free: str = typer.Option(
         None, help="Comma-separated pseudo-parameters that move, e.g. alpha3,beta2,gamma3 (default all)."
     ),
-    solver: str = typer.Option(
-        "auto", help="auto (picks by N), bdf (implicit, Jacobian reuse), tsit5 (explicit) or kvaerno5."
-    ),
+    solver: str = typer.Option("auto", help=SOLVER_HELP),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     positions: str = typer.Option("paired", help=POSITIONS_HELP),
     query: str = typer.Option("uniform", help=QUERY_HELP),
@@ -406,6 +405,7 @@ def clamp(
     t_on: float = typer.Option(0.0, help="Clamps act from this gradient-flow time on."),
     metric: str = typer.Option("identity", help="identity or weights:D."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance (atol = rtol/100)."),
+    solver: str = typer.Option("auto", help=SOLVER_HELP),
     layer1_mask: str = typer.Option("strict", help=LAYER1_MASK_HELP),
     positions: str = typer.Option("paired", help=POSITIONS_HELP),
     query: str = typer.Option("uniform", help=QUERY_HELP),
@@ -414,12 +414,15 @@ def clamp(
 ):
     """Clamp subcircuits during training: t* and plateau-loss shifts; clamp.json, clamp.png."""
     network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
-    run_command(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device))
+    run_command(lambda: _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device))
 
 
-def _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device):
+def _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device):
     model = _one_length(n_pairs, device, metric=metric, **network)
     from .clamp import Clamp
+    from .ode import resolve_solver
+
+    solver = resolve_solver(solver, n_pairs)
 
     specs = [Clamp.parse(c, t_on) for c in clamps.split(",") if c.strip()]  # validates names and t_on
     if not specs:
@@ -441,6 +444,7 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device):
             model=model,
             rtol=rtol,
             atol=rtol * 1e-2,
+            solver=solver,
             on_run=lambda r: progress.advance(task),
         )
     config = dict(
@@ -449,6 +453,7 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, network, out, device):
         t_on=t_on,
         **model.to_json(),
         rtol=rtol,
+        solver=solver,
     )
     record = dict(
         kind="clamp",

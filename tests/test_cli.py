@@ -9,6 +9,7 @@ import time
 
 import matplotlib.pyplot as plt
 import pytest
+from PIL import Image
 from printed import WIDTH, assert_fits, assert_shows, cell
 from typer.testing import CliRunner
 
@@ -138,13 +139,16 @@ def test_resume_after_kill(tmp_path):
 
 
 def test_simulate_writes_trajectory_and_figures(tmp_path):
-    result = runner.invoke(app, ["simulate", "--n-pairs", "2", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["simulate", "--n-pairs", "2", "--animate", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "trajectory.json").read_text())
     assert record["kind"] == "simulate" and len(record["ts"]) == len(record["losses"])
     assert len(record["thetas"][0]) == 19 and len(record["attention"]) == 4
     for name in ("loss.png", "parameters.png", "attention.png"):
         assert_png(tmp_path / name)
+    assert "attention.gif" in result.output
+    with Image.open(tmp_path / "attention.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames > 1
     assert_fits(result.output)
     assert_shows(cell(result.output, "2", "t*"), record["t_star"])
 
@@ -199,6 +203,7 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         (["clamp", "--n-pairs", "2", "--clamps", "alpha9=1"], "alpha9"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha3=x"], "not a number"),
         (["clamp", "--n-pairs", "2", "--t-on", "-1"], "t_on"),
+        (["clamp", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -251,16 +256,17 @@ def test_resume_reads_a_legacy_record_as_sinusoidal(tmp_path):
 
 @pytest.mark.parametrize("option", [["--positions", "sinusoidal"], ["--query", "last"]])
 def test_sweep_round_trips_the_network(option, tmp_path):
-    """The CLI's option reaches the library (t* is the library's for that model) and the record."""
-    from induction_ode import Model, emergence_time
+    """The CLI's option reaches the library (t* is the library's for that model) and the record.
+    α3, β2, γ3 alone (the reduced closed form, which compiles fastest) depend on both options."""
+    from induction_ode import KEY_PARAMS, Model, emergence_time
 
     args = ["sweep", "--n-pairs", "2", "--rtol", "1e-7", "--solver", "tsit5", "--out", str(tmp_path)]
-    result = runner.invoke(app, [*args, *option])
+    result = runner.invoke(app, [*args, "--free", ",".join(KEY_PARAMS), *option])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "results.json").read_text())
     key, value = option[0][2:], option[1]
-    assert record["config"][key] == value
-    model = Model(**{key: value})
+    assert record["config"][key] == value and record["config"]["free"] == list(KEY_PARAMS)
+    model = Model(**{key: value}, free=KEY_PARAMS)
     want = emergence_time(2, model=model, rtol=1e-7, atol=1e-9, solver="tsit5").t_star
     assert record["lengths"][0]["t_star"] == pytest.approx(want, rel=1e-12)
 
@@ -274,6 +280,8 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
         "none,match+copy",
         "--rtol",
         "1e-7",
+        "--solver",
+        "tsit5",  # what auto picks at N = 2: the option reaches the record, no new program
         "--out",
         str(tmp_path),
     ]
@@ -281,6 +289,7 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "clamp.json").read_text())
     assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "match+copy"]
+    assert record["config"]["solver"] == "tsit5"
     ref, empty, both = record["table"]
     assert ref["clamp"] == "none" and ref["t_star_ratio"] == 1.0 and ref["plateau_shift"] == 0.0
     assert empty["t_star"] == ref["t_star"]  # "none" is the unclamped system

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import random_theta
-from references import INCLUSIVE_19, PAIRED_3, PAIRED_19, STRICT_3, STRICT_19, assert_t_star
+from references import INCLUSIVE_19, PAIRED_3, PAIRED_19, STRICT_3, assert_t_star
 
 from induction_ode import (
     KEY_PARAMS,
@@ -24,6 +24,7 @@ from induction_ode import (
     population_loss_direct,
     sweep,
 )
+from induction_ode import sweeps as sweeps_module
 from induction_ode.subspace import embed
 from induction_ode.task import canonical_batch
 from induction_ode.transformer import batch_losses
@@ -94,19 +95,42 @@ def test_alpha1_very_negative_does_not_cancel():
             np.testing.assert_allclose(fast[1], direct[1], rtol=0, atol=1e-10)
 
 
-def test_paired_t_star():
-    # All free, and α3, β2, γ3 alone (through the reduced closed form: induction_ode.reduced).
-    assert_t_star(sweep([2, 4], solver="bdf").results, PAIRED_19)
-    assert_t_star(sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS)).results, PAIRED_3)
+@pytest.fixture(scope="module")
+def paired_sweeps():
+    """N = 2 and 4 by bdf: all free, and α3, β2, γ3 alone (the reduced closed form,
+    induction_ode.reduced). Two compiled programs."""
+    return sweep([2, 4], solver="bdf"), sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS))
+
+
+def test_paired_t_star(paired_sweeps):
+    full, key3 = paired_sweeps
+    assert_t_star(full.results, PAIRED_19)
+    assert_t_star(key3.results, PAIRED_3)
+
+
+def test_emergence_through_the_hook_equals_the_general_path(paired_sweeps, monkeypatch):
+    """α3, β2, γ3 alone through the reduced closed form (the hook) and through the general one
+    with the free mask as data (whose program is the all-free sweep's: no new compilation)."""
+    hooked = paired_sweeps[1]
+    monkeypatch.setattr(sweeps_module, "program_model", lambda m, theta0=None: m.replace(free=None))
+    general = sweep([2, 4], solver="bdf", model=Model(free=KEY_PARAMS))
+    assert general.n_compilations == 0
+    for h, g in zip(hooked.results, general.results):
+        assert h.emerged and g.emerged
+        assert h.t_star == pytest.approx(g.t_star, rel=1e-7)
+        for name in KEY_PARAMS:
+            assert h.half_times[name] == pytest.approx(g.half_times[name], rel=1e-7)
+            assert h.paper_times[name] == pytest.approx(g.paper_times[name], rel=1e-7, nan_ok=True)
+        assert h.label_contrast == pytest.approx(g.label_contrast, rel=1e-7)
 
 
 def test_sinusoidal_references():
     """The old code's references, each model in one program: α3, β2, γ3 alone through the
-    reduced closed form (induction_ode.reduced), the others with tsit5, which compiles in half
-    the time of bdf. The strict mask's N = 16 with all free is checked with bdf in
-    test_ode.py::test_implicit_solvers_agree_with_tsit5, which compiles that program anyway."""
+    reduced closed form (induction_ode.reduced), the inclusive mask with tsit5, which compiles
+    in half the time of bdf. The strict mask with all free (N = 4 and 16) is checked on both
+    solvers in test_ode.py::test_implicit_solvers_agree_with_tsit5, which compiles those
+    programs anyway."""
     runs = (
-        ("strict", None, [4], "tsit5", STRICT_19),
         ("strict", KEY_PARAMS, [4, 8, 16], "bdf", STRICT_3),
         ("inclusive", None, [2, 4], "tsit5", INCLUSIVE_19),
     )

@@ -40,14 +40,14 @@ def test_removing_the_readout_freezes_everything():
 
 
 def test_full_run_is_an_induction_head():
-    e = emergence_time(3)
+    e = emergence_time(4)
     assert is_induction_head(e) and e.label_attention > HEAD_ATTENTION and e.label_contrast > 1
 
 
 def test_criterion_needs_a_share_or_a_lead():
     """The same run with its layer-2 statistics replaced: a minority share with a weak lead is not
     a head (the β2, γ3 route: 0.465 and 2.05), a majority share or a strong lead is."""
-    e = emergence_time(3)
+    e = emergence_time(4)
     weak = e._replace(label_attention=0.465, label_contrast=2.05)
     assert not is_induction_head(weak)
     assert not is_induction_head(weak._replace(label_contrast=0.99 * HEAD_CONTRAST))

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from references import PAIRED_19, STRICT_19, assert_t_star
 
-from induction_ode import Model, emergence_time, population_loss, simulate, vector_field
+from induction_ode import Model, emergence_time, population_loss, simulate, sweep, vector_field
 
 
-@pytest.mark.parametrize("n_pairs", [3, 4])  # programs other tests compile as well
-def test_t_star_converges_in_rtol(n_pairs):
-    loose = emergence_time(n_pairs, rtol=1e-7, atol=1e-9).t_star
-    tight = emergence_time(n_pairs, rtol=1e-10, atol=1e-12).t_star
+def test_t_star_converges_in_rtol():
+    loose = emergence_time(4, rtol=1e-7, atol=1e-9).t_star  # the program of N = 4 serves this module
+    tight = emergence_time(4, rtol=1e-10, atol=1e-12).t_star
     assert abs(loose - tight) / tight < 1e-5
 
 
@@ -34,8 +33,8 @@ def test_no_emergence_is_flagged():
 
 def test_trajectory_converges_to_reference():
     """Error at t = 2 t* shrinks as rtol tightens, against an rtol = 1e-12 reference."""
-    n, t_end = 3, 160.0
-    ts = np.linspace(0, t_end, 9)
+    n, t_end = 2, 40.0  # 2 t*, on the grid of test_simulate_losses_match_thetas (one program)
+    ts = np.linspace(0, t_end, 11)
     ref = simulate(n, t_end, ts=ts, rtol=1e-12, atol=1e-14).thetas[-1]
     errors = [
         np.max(np.abs(simulate(n, t_end, ts=ts, rtol=r, atol=r * 1e-2).thetas[-1] - ref))
@@ -82,32 +81,34 @@ def test_bdf_jacobian_is_the_hessian_to_float32_accuracy(mask):
 
 
 @pytest.mark.parametrize(
-    "n_pairs, solver, positions",
+    "lengths, solver, positions",
     [
-        (4, "bdf", "paired"),
-        (16, "bdf", "sinusoidal"),
-        pytest.param(4, "kvaerno5", "paired", marks=pytest.mark.slow),
+        ([4], "bdf", "paired"),
+        ([4, 16], "bdf", "sinusoidal"),
+        pytest.param([4], "kvaerno5", "paired", marks=pytest.mark.slow),
     ],
 )
-def test_implicit_solvers_agree_with_tsit5(n_pairs, solver, positions):
+def test_implicit_solvers_agree_with_tsit5(lengths, solver, positions):
     """Independent integrators with their own error control, at rtol 1e-8: t* to 1e-7 relative
     and half-times to 1e-6 of t* (the issue's bounds; 10-100× rtol, so they still fail on a
     wrong formula, a lost event or a wrong interpolant, which move them by far more). The bounds
     were set on the sinusoidal code; under the paired code at N = 16 the two t* differ by
-    1.1e-7 (500.41044 against 500.41050), just over, so that length runs the sinusoidal code."""
+    1.1e-7 (500.41044 against 500.41050), just over, so that length runs the sinusoidal code.
+    A single length is :func:`emergence_time`'s program (a sweep of one length is one)."""
     model = Model(positions=positions)
-    explicit = emergence_time(n_pairs, solver="tsit5", model=model)
-    implicit = emergence_time(n_pairs, solver=solver, model=model)
-    assert implicit.solver == solver and explicit.solver == "tsit5"
+    explicit = sweep(lengths, solver="tsit5", model=model).results
+    implicit = sweep(lengths, solver=solver, model=model).results
     reference = {"paired": PAIRED_19, "sinusoidal": STRICT_19}[positions]
-    assert_t_star([implicit, explicit], reference)  # MODEL.md's independent references
-    assert abs(implicit.t_star - explicit.t_star) / explicit.t_star < 1e-7
-    for name in explicit.half_times:
-        assert abs(implicit.half_times[name] - explicit.half_times[name]) / explicit.t_star < 1e-6
-    if solver == "bdf":  # counted, and the Jacobian is reused across steps
-        assert implicit.gradient_evals > implicit.steps > 0
-        assert 0 < implicit.jacobian_evals < implicit.steps / 4
-        assert explicit.gradient_evals is None and explicit.steps > 0
+    assert_t_star([*implicit, *explicit], reference)  # MODEL.md's independent references
+    for i, e in zip(implicit, explicit):
+        assert i.solver == solver and e.solver == "tsit5"
+        assert abs(i.t_star - e.t_star) / e.t_star < 1e-7
+        for name in e.half_times:
+            assert abs(i.half_times[name] - e.half_times[name]) / e.t_star < 1e-6
+        if solver == "bdf":  # counted, and the Jacobian is reused across steps
+            assert i.gradient_evals > i.steps > 0
+            assert 0 < i.jacobian_evals < i.steps / 4
+            assert e.gradient_evals is None and e.steps > 0
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Figures: the length axis labels, the scaling figure with lengths that formed no head, every
-heat map's labelled colour bar, and the attention animation (``simulate --animate``)."""
+heat map's labelled colour bar, and the attention animation (``simulate --animate`` writes it
+in test_cli.py)."""
 
 import re
 from pathlib import Path
@@ -13,10 +14,8 @@ import pytest  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
 import induction_ode  # noqa: E402
-from induction_ode.cli import app  # noqa: E402
 from induction_ode.figures import heat_map  # noqa: E402
 from induction_ode.plots import _length_axis, attention_animation, scaling_figure, trajectory_figures  # noqa: E402
 from induction_ode.standard.plots import structure_figure  # noqa: E402
@@ -179,12 +178,3 @@ def test_attention_animation_has_one_frame_per_chosen_time(tmp_path):
     frames = thetas[[0, 2, 4, 7, 9, 11, 13, 16, 18, 20]]  # evenly spaced over the 21 times, ends included
     assert np.array_equal(calls[-10:], frames)
     assert gif_frames(path) == 10
-
-
-def test_simulate_animate_writes_a_gif(tmp_path):
-    result = CliRunner().invoke(
-        app, ["simulate", "--n-pairs", "2", "--rtol", "1e-6", "--animate", "--out", str(tmp_path)]
-    )
-    assert result.exit_code == 0, result.output
-    assert "attention.gif" in result.output
-    assert gif_frames(tmp_path / "attention.gif") > 1

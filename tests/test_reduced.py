@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import induction_ode.sweeps as sweeps_module
-from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model, sweep
+from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model
 from induction_ode.model import label_weights_of
 from induction_ode.reduced import ReducedModel, program_model, reduced_forward
 from induction_ode.subspace import KEY_INDEX
@@ -111,19 +110,3 @@ def test_program_model_picks_the_reduced_form_only_where_it_is_exact():
         static = program_model(model, start)
         assert type(static) is Model and static.free is None
     assert program_model(key3) != key3.replace(free=None)  # distinct compiled programs
-
-
-def test_emergence_through_the_hook_equals_the_general_path(monkeypatch):
-    """The same sweep as tests/test_mask.py's (so both programs are shared with it through
-    the persistent cache), once through the hook and once with the general closed form."""
-    model = Model(free=KEY_PARAMS)
-    hooked = sweep([2, 4], solver="bdf", model=model)
-    monkeypatch.setattr(sweeps_module, "program_model", lambda m, theta0=None: m.replace(free=None))
-    general = sweep([2, 4], solver="bdf", model=model)
-    for h, g in zip(hooked.results, general.results):
-        assert h.emerged and g.emerged
-        assert h.t_star == pytest.approx(g.t_star, rel=1e-7)
-        for name in KEY_PARAMS:
-            assert h.half_times[name] == pytest.approx(g.half_times[name], rel=1e-7)
-            assert h.paper_times[name] == pytest.approx(g.paper_times[name], rel=1e-7, nan_ok=True)
-        assert h.label_contrast == pytest.approx(g.label_contrast, rel=1e-7)
