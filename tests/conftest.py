@@ -49,6 +49,16 @@ def virtual_devices_env(count: int) -> dict:
     return dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
 
 
+# The suite's time is compilation: one jitted program per (N, model) of the closed form's and
+# the explicit network's loss and gradient serves every test of a module that asks for it.
+value_and_grad = jax.jit(
+    jax.value_and_grad(induction_ode.population_loss), static_argnums=1, static_argnames="model"
+)
+direct_value_and_grad = jax.jit(
+    jax.value_and_grad(induction_ode.population_loss_direct), static_argnums=1, static_argnames="model"
+)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20251101)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import random_theta
+from conftest import direct_value_and_grad, random_theta, value_and_grad
 
 from induction_ode import PARAM_NAMES, POSITIONS, Model, population_loss, population_loss_direct
 from induction_ode.loss import padded_loss
@@ -14,13 +14,6 @@ from induction_ode.loss import padded_loss
 # Two float64 evaluations of the same sum in different orders: agreement to 1e-12 relative
 # leaves ~1e4 ulps of room for roundoff in O(T^2) sums with T <= 129.
 FAST_VS_DIRECT_RTOL = 1e-12
-
-# The suite's time is compilation: one jitted program per (N, model) serves every test here, and
-# the tests share the lengths N = 1 (the edge) and 3 (and 16 where size matters).
-value_and_grad = jax.jit(jax.value_and_grad(population_loss), static_argnums=1, static_argnames="model")
-direct_value_and_grad = jax.jit(
-    jax.value_and_grad(population_loss_direct), static_argnums=1, static_argnames="model"
-)
 
 
 def ce_model(positions, n_pairs):
@@ -40,9 +33,7 @@ def test_zero_init_ce_is_log_vocab(vocab):
     n = 5
     expected = np.log(2 * n if vocab is None else vocab)
     model = Model(loss="ce", vocab_size=vocab)
-    assert float(population_loss(jnp.zeros(19), n, model=model)) == pytest.approx(
-        expected, rel=1e-14
-    )
+    assert float(population_loss(jnp.zeros(19), n, model=model)) == pytest.approx(expected, rel=1e-14)
 
 
 @pytest.mark.parametrize("positions", POSITIONS)
