@@ -199,12 +199,17 @@ def _diffrax_dense(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps
     diffrax_event = None
     if event is not None:
         # Bisection to 64 ulps in t. The flow descends the loss the event watches, so the
-        # event function is non-increasing and a bracket holds one crossing.
+        # event function is non-increasing and a bracket holds one downward crossing. Under
+        # vmap diffrax root-finds on every lane once any lane's event fires; a lane whose event
+        # did not fire gets the stand-in ``t_next − t``, which is 0 at the bracket's upper end,
+        # and ``flip="detect"`` rejects that bracket ("The root is not contained in [lower,
+        # upper]"), aborting the whole batch. Both functions decrease, so the flip is fixed.
         tol = 64 * float(jnp.finfo(dtype).eps)
         diffrax_event = diffrax.Event(
             # In the default float dtype: diffrax pairs this with a Python 0.0 in a lax.cond.
             lambda t, y, args, **_: jnp.asarray(event(t, y, args), float),
-            root_finder=optx.Bisection(rtol=tol, atol=tol),
+            root_finder=optx.Bisection(rtol=tol, atol=tol, flip=True),
+            direction=False,  # fire on L − ½ L(0) turning ≤ 0 only
         )
     save = diffrax.SaveAt(t1=True, dense=True)
     sol = _solve(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, save, diffrax_event)

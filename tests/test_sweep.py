@@ -78,6 +78,19 @@ def test_streaming_groups_report_each_length():
     assert result.n_compilations <= 1
 
 
+def test_lanes_with_and_without_a_head():
+    """A diffrax batch where one lane's event fires and another's does not: diffrax then
+    root-finds on every lane, the silent one with a stand-in that is 0 at the bracket's upper
+    end, which optimistix's sign detection rejected ("The root is not contained in [lower,
+    upper]"), aborting the batch. With α3, β2, γ3 alone, N = 1 never emerges (its label and
+    item keys tie, so L only tends to ½ L(0)); N = 2 does, at t* ≈ 45.8."""
+    result = sweep([1, 2], t_max=100.0, rtol=1e-6, atol=1e-8, solver="tsit5", model=KEY3)
+    assert [r.emerged for r in result.results] == [False, True]
+    assert all(r.solved for r in result.results)
+    assert np.isnan(result.t_star[0])
+    assert result.t_star[1] == pytest.approx(45.834, rel=1e-4)
+
+
 @pytest.mark.parametrize("bad", [[], [0, 2], [2, "x"]])
 def test_bad_lengths(bad):
     with pytest.raises(ValueError):
