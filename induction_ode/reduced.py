@@ -136,12 +136,15 @@ def _sinusoidal_key_weights(a3, n_pairs, n_pad: int, strict: bool):
     cos_j, sin_j, cos_p, sin_p = jnp.cos(angle_j), jnp.sin(angle_j), jnp.cos(angle_p), jnp.sin(angle_p)
     sin_gap = sin_j[None, :] * cos_p[:, None] - cos_j[None, :] * sin_p[:, None]  # sin ω(s − 2k)
     gap = idx[None, :q] - 2 * pair[:, None]  # s − 2k
-    # Keys that do not see the item (and pads) get exp(−inf) = 0, with a zero gradient.
-    sees = (gap >= first) & (t[None, :q] >= 0)
+    # Keys that do not see the item, pads and padded pairs get exp(−inf) = 0, with a zero
+    # gradient. A padded pair's "item" lies before position 0, at a gap beyond row s's
+    # normaliser (d ≤ s): its terms would be no weights but up to e^{2|α3|}, which overflow
+    # the float32 Jacobian (NaN from |α3| ≈ 19 at N = 64 padded to 128) though masked later.
+    real = pair >= n_pad - n
+    sees = (gap >= first) & (t[None, :q] >= 0) & real[:, None]
     on_item = jnp.exp(jnp.where(sees, a3 * sin_gap - log_z[None, :q], -jnp.inf))
     if strict:  # row 0 attends to itself: weight 1 on item 0
         on_item = on_item + ((gap == 0) & (t[None, :q] == 0)).astype(dtype)
-    real = pair >= n_pad - n
     on_query = jnp.exp(jnp.where(real, h[q - 2 * pair] - log_z[q], -jnp.inf))
     if not strict:  # the query attends to itself, token x_k
         on_query = on_query + jnp.exp(-log_z[q])

@@ -13,7 +13,7 @@ import pytest
 import induction_ode.sweeps as sweeps_module
 from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model, sweep
 from induction_ode.model import label_weights_of
-from induction_ode.reduced import ReducedModel, program_model, reduced_forward
+from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward
 from induction_ode.subspace import KEY_INDEX
 
 N_PAD = 64
@@ -127,3 +127,28 @@ def test_emergence_through_the_hook_equals_the_general_path(monkeypatch):
             assert h.half_times[name] == pytest.approx(g.half_times[name], rel=1e-7)
             assert h.paper_times[name] == pytest.approx(g.paper_times[name], rel=1e-7, nan_ok=True)
         assert h.label_contrast == pytest.approx(g.label_contrast, rel=1e-7)
+
+
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_padded_pairs_do_not_leak(mask):
+    """Regression (the padded sweep's ``solved = False`` after t*, results §10): a padded
+    pair's "item" lies before position 0, and its layer-1 terms were no weights but up to
+    ``e^{2|α3|}``. Masked in the loss, they still made the gradient NaN at |α3| = 60 and the
+    Hessian in float32 (the solver's Jacobian) NaN at |α3| = 30. ``N = 2`` padded to 8;
+    the padded values themselves are checked against the general form above."""
+    model = program_model(Model(positions="sinusoidal", layer1_mask=mask, free=KEY_PARAMS))
+
+    def loss(key):
+        return model.loss_of(jnp.zeros(19, key.dtype).at[np.array(KEY)].set(key), 2, 8)
+
+    def derivatives(large):
+        on_item, _ = key_weights(
+            jnp.zeros(19).at[np.array(KEY)].set(large), 2, 8, positions="sinusoidal", strict=mask == "strict"
+        )
+        return on_item, jax.grad(loss)(large), jax.hessian(loss)((large / 2).astype(jnp.float32))
+
+    compiled = jax.jit(derivatives).lower(jnp.zeros(3)).compile(compiler_options=FAST_COMPILE)
+    for sign in (1.0, -1.0):
+        on_item, grad, hessian = compiled(jnp.array([sign * 60.0, -sign * 60.0, 1.0]))
+        assert 0.0 <= float(jnp.min(on_item)) and float(jnp.max(on_item)) <= 1.0 + 1e-12
+        assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hessian)), (sign, grad, hessian)
