@@ -94,6 +94,31 @@ def test_paired_label_weights_match_the_dense_form(mask, rng):
                 assert_close(got[real], expected[real])
 
 
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_summary_matches_the_dense_form(mask, rng):
+    """The sinusoidal summary's head statistics (the runner-up from the triangle's extremes)
+    against the O(T²) reduced forward, and its gradient in forward mode (as the solver's
+    Jacobian differentiates it) against reverse mode, N = 7 padded to 16."""
+    reduced = program_model(Model(positions="sinusoidal", layer1_mask=mask, free=KEY_PARAMS))
+    n_pad, real = 16, slice(16 - 7, None)
+    summary = jax.jit(reduced.label_weights, static_argnums=2)
+    dense = jax.jit(lambda theta, n: label_weights_of(reduced_forward(theta, n, n_pad, **reduced.network())))
+
+    def loss(key):
+        return reduced.loss_of(jnp.zeros(19).at[np.array(KEY)].set(key), 7, n_pad)
+
+    forward, reverse = jax.jit(jax.jacfwd(loss)), jax.jit(jax.grad(loss))
+    for theta in key_thetas(rng, (3.0, 50.0, 1e3)):
+        for sign in (1.0, -1.0):
+            theta = theta.at[KEY[1]].multiply(sign)
+            for got, expected in zip(summary(theta, 7, n_pad), dense(theta, 7)):
+                # The dense form takes sin ω(s − 2k) from the rank-2 form: at |α3|, |β2| ~ 10³ a
+                # score moves by |α3 β2| ε ~ 1e-10 (the loss test above holds both to 1e-12).
+                np.testing.assert_allclose(got[real], expected[real], rtol=0, atol=1e-10)
+            key = theta[np.array(KEY)]
+            assert_close(forward(key), reverse(key))
+
+
 def test_program_model_picks_the_reduced_form_only_where_it_is_exact():
     key3 = Model(free=KEY_PARAMS)
     assert isinstance(program_model(key3), ReducedModel)
