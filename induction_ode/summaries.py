@@ -115,7 +115,10 @@ def _rows(table, n_pairs, n_pad: int, fill):
     i]`` (the triangle's key positions ``s``), ``fill`` at ``s ≥ 2N``."""
     s = jnp.arange(table.shape[0])
     ext = jnp.concatenate(
-        [jnp.where(s < 2 * jnp.asarray(n_pairs), table, fill), jnp.full(2 * BLOCK, fill, table.dtype)]
+        [
+            jnp.where(s < 2 * jnp.asarray(n_pairs), table, fill),
+            jnp.full(2 * n_pad + 2 * BLOCK, fill, table.dtype),
+        ]
     )
 
     def rows(start, width):

@@ -12,8 +12,9 @@ import pytest
 
 import induction_ode.sweeps as sweeps_module
 from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model, sweep
+from induction_ode.loss import pair_losses, query_weights
 from induction_ode.model import label_weights_of
-from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward
+from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward, reduced_loss
 from induction_ode.subspace import KEY_INDEX
 
 N_PAD = 64
@@ -177,3 +178,13 @@ def test_sinusoidal_padded_pairs_do_not_leak(mask):
         on_item, grad, hessian = compiled(jnp.array([sign * 60.0, -sign * 60.0, 1.0]))
         assert 0.0 <= float(jnp.min(on_item)) and float(jnp.max(on_item)) <= 1.0 + 1e-12
         assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hessian)), (sign, grad, hessian)
+
+
+def test_sinusoidal_summary_spans_groups_of_many_blocks():
+    """N = 150 padded to 160: each group of pairs holds more rows than one block (a row read
+    past its table was clamped back onto earlier positions). Against the O(T²) forward."""
+    theta = jnp.zeros(19).at[np.array(KEY)].set(jnp.array([-3.0, 4.0, 1.2]))
+    network = dict(layer1_mask="strict", positions="sinusoidal")
+    got = reduced_loss(theta, 150, 160, query="uniform", **network)
+    per = pair_losses(reduced_forward(theta, 150, 160, **network), 150)
+    assert_close(got, jnp.sum(per * query_weights(150, 160, "uniform", theta.dtype)))
