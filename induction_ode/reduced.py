@@ -68,6 +68,7 @@ from .loss import Forward, masked_softmax, pair_losses, query_weights
 from .model import Model, label_weights_of
 from .positions import with_query
 from .subspace import KEY_INDEX, KEY_PARAMS
+from .summaries import QuerySummary, sinusoidal_layer1, sinusoidal_summary, summary_mse
 
 
 def _padding(n_pairs, n_pad: int):
@@ -121,14 +122,12 @@ def _sinusoidal_key_weights(a3, n_pairs, n_pad: int, strict: bool):
     ``sin ω(s − 2k)`` from the rank-2 form; in padded indices ``s − 2k = j − 2p``.
     """
     dtype = a3.dtype
-    low = jnp.asarray(-1e30, dtype)
-    size = 2 * n_pad + 1
-    q = size - 1
+    q = 2 * n_pad
     idx, off, n, _ = _padding(n_pairs, n_pad)
     omega = jnp.pi / (2 * n + 1).astype(dtype)
-    h = a3 * jnp.sin(omega * idx.astype(dtype))  # h_d, d = 0 … T−1
+    sigma, log_z = sinusoidal_layer1(a3, n, n_pad, strict)  # by real row
+    h = a3 * sigma  # h_d, d = 0 … T−1
     first = 1 if strict else 0
-    log_z = jax.lax.cumlogsumexp(jnp.where(idx >= first, h, low))  # rows t = d ≥ first
     t = idx - off  # real positions (negative: padding)
     log_z = jnp.where(t >= first, log_z[jnp.clip(t, 0, q)], 0.0)  # (T,) by padded index
     pair = jnp.arange(n_pad)
@@ -136,12 +135,15 @@ def _sinusoidal_key_weights(a3, n_pairs, n_pad: int, strict: bool):
     cos_j, sin_j, cos_p, sin_p = jnp.cos(angle_j), jnp.sin(angle_j), jnp.cos(angle_p), jnp.sin(angle_p)
     sin_gap = sin_j[None, :] * cos_p[:, None] - cos_j[None, :] * sin_p[:, None]  # sin ω(s − 2k)
     gap = idx[None, :q] - 2 * pair[:, None]  # s − 2k
-    # Keys that do not see the item (and pads) get exp(−inf) = 0, with a zero gradient.
-    sees = (gap >= first) & (t[None, :q] >= 0)
+    # Keys that do not see the item, pads and padded pairs get exp(−inf) = 0, with a zero
+    # gradient. A padded pair's "item" lies before position 0, at a gap beyond row s's
+    # normaliser (d ≤ s): its terms would be no weights but up to e^{2|α3|}, which overflow
+    # the float32 Jacobian (NaN from |α3| ≈ 19 at N = 64 padded to 128) though masked later.
+    real = pair >= n_pad - n
+    sees = (gap >= first) & (t[None, :q] >= 0) & real[:, None]
     on_item = jnp.exp(jnp.where(sees, a3 * sin_gap - log_z[None, :q], -jnp.inf))
     if strict:  # row 0 attends to itself: weight 1 on item 0
         on_item = on_item + ((gap == 0) & (t[None, :q] == 0)).astype(dtype)
-    real = pair >= n_pad - n
     on_query = jnp.exp(jnp.where(real, h[q - 2 * pair] - log_z[q], -jnp.inf))
     if not strict:  # the query attends to itself, token x_k
         on_query = on_query + jnp.exp(-log_z[q])
@@ -189,27 +191,10 @@ def reduced_forward(theta, n_pairs, n_pad: int, *, layer1_mask: str, positions: 
     return Forward(None, None, w2, yhat, 2 * pairs + 1, pairs >= n_pad - n, valid[:q])
 
 
-class PairedSummary(NamedTuple):
-    """The query's layer-2 row under the paired code, for each padded pair ``k`` (``(n_pad,)``
-    arrays; padded pairs hold finite values).
-
-    Attributes:
-        log_z: ``log Z_k``, the log-normaliser.
-        log_sq: ``log Σ_s exp(2 score_s)`` (so ``Σ_s w2[s]² = exp(log_sq − 2 log_z)``).
-        label, item, query: the scores of the label ``2k+1``, the item ``2k`` and the query.
-        runner_up: the largest score of any key but the label.
-    """
-
-    log_z: jax.Array
-    log_sq: jax.Array
-    label: jax.Array
-    item: jax.Array
-    query: jax.Array
-    runner_up: jax.Array
-
-
-def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedSummary:
-    """:class:`PairedSummary` in ``O(T)``, from α3 and β2 (the module doc derives it)."""
+def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> QuerySummary:
+    """The :class:`~induction_ode.summaries.QuerySummary` of every padded pair under the paired
+    code, ``(n_pad,)`` each, in ``O(T)`` from α3 and β2 (the module doc derives it; padded pairs
+    hold finite values)."""
     b2 = theta[KEY_INDEX[1]]
     dtype = theta.dtype
     low = jnp.asarray(-1e30, dtype)  # an empty log-sum: exp(low) = 0, finite in float32 too
@@ -231,16 +216,7 @@ def paired_summary(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedSummary
     last = jnp.where(jnp.arange(n_pad) < n_pad - 1, pair_max[-1], low)
     later_max = jnp.where(b2 >= 0, ahead, last)
     runner_up = jnp.max(jnp.stack([jnp.where(i > 0, 0.0, low), item, later_max, query]), axis=0)
-    return PairedSummary(log_z, log_sq, label, item, query, runner_up)
-
-
-def paired_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
-    """Per-pair MSE ``ℓ_k``, ``(n_pad,)``, under the paired code in ``O(T)``:
-    ``½ (γ3² ‖a2e‖² − 2 γ3 w2[2k+1] + 1)``."""
-    g3 = theta[KEY_INDEX[2]]
-    s = paired_summary(theta, n_pairs, n_pad, strict=strict)
-    squares = jnp.exp(s.log_sq - 2 * s.log_z) + 2 * jnp.exp(s.item + s.query - 2 * s.log_z)
-    return 0.5 * (g3**2 * squares - 2 * g3 * jnp.exp(s.label - s.log_z) + 1.0)
+    return QuerySummary(log_z, log_sq, label, item, query, runner_up)
 
 
 @functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query"))
@@ -250,15 +226,23 @@ def reduced_loss(
     """The population loss from α3, β2, γ3 alone (the others are taken as 0); ``()``.
 
     Equal to :func:`~induction_ode.loss.padded_loss` at any θ that is zero off ``KEY_INDEX``.
-    ``O(T)`` for the paired code with MSE, ``O(T²)`` otherwise. Arguments as there (no clamps).
+    With MSE, ``O(T)`` for the paired code and for the sinusoidal code with the last query,
+    ``O(T²)`` with no ``N×T`` array for the sinusoidal code with the uniform query
+    (:mod:`induction_ode.summaries`); cross-entropy takes the ``O(T²)`` forward. Arguments as
+    there (no clamps).
     """
-    weights = query_weights(n_pairs, n_pad, query, theta.dtype)
-    if positions == "paired" and loss == "mse":
-        per = paired_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+    strict = layer1_mask == "strict"
+    if loss == "mse" and positions == "sinusoidal" and query == "last":
+        last = sinusoidal_summary(theta, n_pairs, n_pad, strict=strict, pairs="last")
+        return summary_mse(last, theta[KEY_INDEX[2]])[0]
+    if loss == "mse":
+        summarise = paired_summary if positions == "paired" else sinusoidal_summary
+        per = summary_mse(summarise(theta, n_pairs, n_pad, strict=strict), theta[KEY_INDEX[2]])
     else:
         fwd = reduced_forward(theta, n_pairs, n_pad, layer1_mask=layer1_mask, positions=positions)
         per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
-    return jnp.sum(per * weights)
+    real = jnp.arange(n_pad) >= n_pad - jnp.asarray(n_pairs)
+    return jnp.sum(jnp.where(real, per, 0.0) * query_weights(n_pairs, n_pad, query, theta.dtype))
 
 
 class ReducedModel(Model):
@@ -281,10 +265,14 @@ class ReducedModel(Model):
         """As :meth:`Model.label_weights`, from the reduced forms (``O(T)`` for the paired code)."""
         if pattern_clamp is not None:
             raise ValueError("the reduced closed form has no pattern clamps")
-        if self.positions == "paired":
-            s = paired_summary(theta, n_pairs, n_pad, strict=self.layer1_mask == "strict")
-            return jnp.exp(s.label - s.log_z), jnp.exp(s.runner_up - s.log_z)
-        return label_weights_of(reduced_forward(theta, n_pairs, n_pad, **self.network()))
+        strict = self.layer1_mask == "strict"
+        if self.loss == "mse" and self.positions == "sinusoidal":
+            s = sinusoidal_summary(theta, n_pairs, n_pad, strict=strict, runner_up=True)
+        elif self.positions == "paired":
+            s = paired_summary(theta, n_pairs, n_pad, strict=strict)
+        else:
+            return label_weights_of(reduced_forward(theta, n_pairs, n_pad, **self.network()))
+        return jnp.exp(s.label - s.log_z), jnp.exp(s.runner_up - s.log_z)
 
 
 def program_model(model: Model, theta0=None) -> Model:

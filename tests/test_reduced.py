@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model
+from induction_ode.loss import pair_losses, query_weights
 from induction_ode.model import label_weights_of
-from induction_ode.reduced import ReducedModel, program_model, reduced_forward
+from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward, reduced_loss
 from induction_ode.subspace import KEY_INDEX
 
 N_PAD = 64
@@ -93,6 +94,31 @@ def test_paired_label_weights_match_the_dense_form(mask, rng):
                 assert_close(got[real], expected[real])
 
 
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_summary_matches_the_dense_form(mask, rng):
+    """The sinusoidal summary's head statistics (the runner-up from the triangle's extremes)
+    against the O(T²) reduced forward, and its gradient in forward mode (as the solver's
+    Jacobian differentiates it) against reverse mode, N = 7 padded to 16."""
+    reduced = program_model(Model(positions="sinusoidal", layer1_mask=mask, free=KEY_PARAMS))
+    n_pad, real = 16, slice(16 - 7, None)
+    summary = jax.jit(reduced.label_weights, static_argnums=2)
+    dense = jax.jit(lambda theta, n: label_weights_of(reduced_forward(theta, n, n_pad, **reduced.network())))
+
+    def loss(key):
+        return reduced.loss_of(jnp.zeros(19).at[np.array(KEY)].set(key), 7, n_pad)
+
+    forward, reverse = jax.jit(jax.jacfwd(loss)), jax.jit(jax.grad(loss))
+    for theta in key_thetas(rng, (3.0, 50.0, 1e3)):
+        for sign in (1.0, -1.0):
+            theta = theta.at[KEY[1]].multiply(sign)
+            for got, expected in zip(summary(theta, 7, n_pad), dense(theta, 7)):
+                # The dense form takes sin ω(s − 2k) from the rank-2 form: at |α3|, |β2| ~ 10³ a
+                # score moves by |α3 β2| ε ~ 1e-10 (the loss test above holds both to 1e-12).
+                np.testing.assert_allclose(got[real], expected[real], rtol=0, atol=1e-10)
+            key = theta[np.array(KEY)]
+            assert_close(forward(key), reverse(key))
+
+
 def test_program_model_picks_the_reduced_form_only_where_it_is_exact():
     key3 = Model(free=KEY_PARAMS)
     assert isinstance(program_model(key3), ReducedModel)
@@ -110,3 +136,38 @@ def test_program_model_picks_the_reduced_form_only_where_it_is_exact():
         static = program_model(model, start)
         assert type(static) is Model and static.free is None
     assert program_model(key3) != key3.replace(free=None)  # distinct compiled programs
+
+
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_padded_pairs_do_not_leak(mask):
+    """Regression (the padded sweep's ``solved = False`` after t*, results §10): a padded
+    pair's "item" lies before position 0, and its layer-1 terms were no weights but up to
+    ``e^{2|α3|}``. Masked in the loss, they still made the gradient NaN at |α3| = 60 and the
+    Hessian in float32 (the solver's Jacobian) NaN at |α3| = 30. ``N = 2`` padded to 8;
+    the padded values themselves are checked against the general form above."""
+    model = program_model(Model(positions="sinusoidal", layer1_mask=mask, free=KEY_PARAMS))
+
+    def loss(key):
+        return model.loss_of(jnp.zeros(19, key.dtype).at[np.array(KEY)].set(key), 2, 8)
+
+    def derivatives(large):
+        on_item, _ = key_weights(
+            jnp.zeros(19).at[np.array(KEY)].set(large), 2, 8, positions="sinusoidal", strict=mask == "strict"
+        )
+        return on_item, jax.grad(loss)(large), jax.hessian(loss)((large / 2).astype(jnp.float32))
+
+    compiled = jax.jit(derivatives).lower(jnp.zeros(3)).compile(compiler_options=FAST_COMPILE)
+    for sign in (1.0, -1.0):
+        on_item, grad, hessian = compiled(jnp.array([sign * 60.0, -sign * 60.0, 1.0]))
+        assert 0.0 <= float(jnp.min(on_item)) and float(jnp.max(on_item)) <= 1.0 + 1e-12
+        assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hessian)), (sign, grad, hessian)
+
+
+def test_sinusoidal_summary_spans_groups_of_many_blocks():
+    """N = 150 padded to 160: each group of pairs holds more rows than one block (a row read
+    past its table was clamped back onto earlier positions). Against the O(T²) forward."""
+    theta = jnp.zeros(19).at[np.array(KEY)].set(jnp.array([-3.0, 4.0, 1.2]))
+    network = dict(layer1_mask="strict", positions="sinusoidal")
+    got = reduced_loss(theta, 150, 160, query="uniform", **network)
+    per = pair_losses(reduced_forward(theta, 150, 160, **network), 150)
+    assert_close(got, jnp.sum(per * query_weights(150, 160, "uniform", theta.dtype)))
