@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .loss import Forward, masked_softmax, pair_losses, query_weights
-from .model import Model, label_weights_of
+from .model import Model
 from .positions import with_query
 from .subspace import KEY_INDEX, KEY_PARAMS
 from .summaries import QuerySummary, sinusoidal_layer1, sinusoidal_summary, summary_mse
@@ -262,16 +262,16 @@ class ReducedModel(Model):
         return reduced_loss(theta, n_pairs, n_pad, **options)
 
     def label_weights(self, theta, n_pairs, n_pad, pattern_clamp=None):
-        """As :meth:`Model.label_weights`, from the reduced forms (``O(T)`` for the paired code)."""
+        """As :meth:`Model.label_weights`, from the query summaries (whatever the loss: the
+        pattern does not depend on it); ``O(T)`` for the paired code, ``O(T²)`` with no ``N×T``
+        array for the sinusoidal one."""
         if pattern_clamp is not None:
             raise ValueError("the reduced closed form has no pattern clamps")
         strict = self.layer1_mask == "strict"
-        if self.loss == "mse" and self.positions == "sinusoidal":
-            s = sinusoidal_summary(theta, n_pairs, n_pad, strict=strict, runner_up=True)
-        elif self.positions == "paired":
+        if self.positions == "paired":
             s = paired_summary(theta, n_pairs, n_pad, strict=strict)
         else:
-            return label_weights_of(reduced_forward(theta, n_pairs, n_pad, **self.network()))
+            s = sinusoidal_summary(theta, n_pairs, n_pad, strict=strict, runner_up=True)
         return jnp.exp(s.label - s.log_z), jnp.exp(s.runner_up - s.log_z)
 
 
