@@ -14,8 +14,8 @@ milliseconds a program that took tens of seconds to compile, so the tests share 
 models where they can, and the suite compiles with :data:`TEST_XLA_FLAGS`: XLA CPU's elemental
 emitters instead of its fusion emitters, and no LLVM optimisation. That compiles the emergence
 programs 2.5–3x faster (measured: tsit5 at N = 4 14.4 → 6.3 s of CPU, bdf 36.5 → 13.4 s) and the
-whole cold suite about 1.8x faster, with the same steps and t* to the last 1–2 digits (IEEE
-arithmetic; LLVM's optimisations do not reassociate). Execution is slower, which only the few
+whole cold suite about 1.8x faster, with the same steps and t* equal to ~1e-15 relative (measured at N = 2
+and 4). Execution is slower, which only the few
 tests that train a network for long notice. (Optimisation level 0 *with* the fusion emitters
 miscompiles: the tsit5 emergence program at N = 2 and 4 under the sinusoidal code then takes
 32,768 steps where 84 suffice.) Set ``INDUCTION_ODE_TEST_XLA_FLAGS=`` (empty) to compile with
