@@ -13,9 +13,9 @@ machine load.
 ``--free alpha3,beta2,gamma3`` also times the loss the compiled programs use for that free set
 (``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
 zero off the free set, beside the general form (up to ``--fast-t-max``); the results go under
-``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds ``N×T`` arrays (its
-Hessian at T = 4097 took 3.7 GB, its gradient 0.95 GB): on a machine with 20 GB keep its
-``--t-max`` to 8193 and its ``--hessian-t-max`` to 4097.
+``rhs_cost_reduced_<codes>``. The sinusoidal code's reduced form holds no ``N×T`` array
+(:mod:`induction_ode.summaries`), but its cost grows like ``T²``: ``--t-max 8193`` takes a
+few minutes.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
         [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 513]

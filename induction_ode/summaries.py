@@ -24,9 +24,13 @@ Only the triangle costs more than ``O(1)`` per pair, ``O(T²)`` in all (``≈ T�
 only the uniform query needs it: the last pair has none. Its two sums ``Σ e^{x − m}`` and
 ``Σ e^{2(x − m)}`` are taken row by row (pair ``k`` in row ``k``, ``i = d − 2``), in blocks of
 :data:`BLOCK` rows under ``lax.map``, so that no ``N×T`` array is formed. A row has a static
-width; its positions past the sequence (``s ≥ 2N``) read ``L = +∞`` and a shift ``+∞``, and
-add nothing. The pairs are cut into :data:`GROUPS` groups,
-each with the width of its first pair, so the rows hold ``≈ (1 + 1/GROUPS) T²/4`` terms.
+width; its positions past the sequence (``s ≥ 2N``) read ``L = +∞`` (so ``W = 0``) and are
+masked out. A block's key positions are one index array, and each table is read with one
+gather. Row ``j`` of a block takes its weights from the block's first row at the same gap,
+``W_{s,d} = e^{α3σ_d − L_{s−2j}} · e^{L_{s−2j} − L_s}``: an exponential per column and a
+tabulated factor ``≤ 1`` per term, not an exponential per term, with no range limit on α3.
+The pairs are cut into :data:`GROUPS` groups, each with the width of its first pair, so the
+rows hold ``≈ (1 + 1/GROUPS) T²/4`` terms.
 
 The shift ``m`` of pair ``k`` is the largest score outside the triangle (and 0 where a key
 scores 0). The triangle's scores lie between 0 and ``β2``, so with ``|β2| ≤``
@@ -110,22 +114,24 @@ def _groups(n_pad: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def _rows(table, n_pairs, n_pad: int, fill):
-    """``rows(start, width)``: ``(BLOCK, width)``, row ``j`` holding ``table[2(start + j) + 2 +
-    i]`` (the triangle's key positions ``s``), ``fill`` at ``s ≥ 2N``."""
+def _extend(table, n_pairs, n_pad: int, fill):
+    """``table`` (a ``(2 n_pad + 1,)`` array by key position ``s``) with ``fill`` at ``s ≥ 2N``
+    and far enough past the end that every triangle row can be read (:func:`_keys`)."""
     s = jnp.arange(table.shape[0])
-    ext = jnp.concatenate(
-        [
-            jnp.where(s < 2 * jnp.asarray(n_pairs), table, fill),
-            jnp.full(2 * n_pad + 2 * BLOCK, fill, table.dtype),
-        ]
-    )
+    ext = jnp.full(2 * n_pad + 2 * BLOCK, fill, table.dtype)
+    return jnp.concatenate([jnp.where(s < 2 * jnp.asarray(n_pairs), table, fill), ext])
 
-    def rows(start, width):
-        span = lax.dynamic_slice(ext, (2 * start + 2,), (width + 2 * BLOCK,))
-        return jnp.stack([span[2 * j : 2 * j + width] for j in range(BLOCK)])
 
-    return rows
+def _keys(start, width: int) -> jax.Array:
+    """``(BLOCK, width)``: the key position ``s = 2(start + j) + 2 + i`` of row ``j``, column
+    ``i`` (tables are read with it as one gather, faster on XLA's CPU backend than stacked
+    slices)."""
+    return 2 * start + 2 + 2 * jnp.arange(BLOCK)[:, None] + jnp.arange(width)[None, :]
+
+
+def _read(table, keys):
+    """``table[keys]``; :func:`_extend` makes every key in bounds."""
+    return table.at[keys].get(mode="promise_in_bounds")
 
 
 def _over_rows(block, n_pad: int) -> list[jax.Array]:
@@ -141,12 +147,15 @@ def _over_rows(block, n_pad: int) -> list[jax.Array]:
 def _triangle_extremes(a3, b2, n_pairs, n_pad: int, strict: bool) -> jax.Array:
     """``(n_pad,)`` the largest score in each pair's triangle (``−∞`` where it is empty)."""
     sigma, log_z = sinusoidal_layer1(a3, n_pairs, n_pad, strict)
-    past_high, past_low = _rows(log_z, n_pairs, n_pad, jnp.inf), _rows(log_z, n_pairs, n_pad, -jnp.inf)
+    table = _extend(log_z, n_pairs, n_pad, jnp.inf)
+    end = 2 * jnp.asarray(n_pairs)
 
     def block(start, width):
-        sig = a3 * sigma[None, 2 : 2 + width]
-        high = jnp.max(sig - past_high(start, width), 1)  # −∞ on an empty row
-        low = jnp.min(sig - past_low(start, width), 1)  # +∞ on an empty row
+        keys = _keys(start, width)
+        inside = keys < end
+        x = a3 * sigma[None, 2 : 2 + width] - _read(table, keys)
+        high = jnp.max(jnp.where(inside, x, -jnp.inf), 1)  # −∞ on an empty row
+        low = jnp.min(jnp.where(inside, x, jnp.inf), 1)  # +∞ on an empty row
         some = jnp.isfinite(high)
         high, low = jnp.where(some, high, 0.0), jnp.where(some, low, 0.0)
         return (jnp.where(some, jnp.maximum(b2 * jnp.exp(high), b2 * jnp.exp(low)), -jnp.inf),)
@@ -154,27 +163,46 @@ def _triangle_extremes(a3, b2, n_pairs, n_pad: int, strict: bool) -> jax.Array:
     return _over_rows(block, n_pad)[0]
 
 
+def _row_steps(log_z_table, n_pairs):
+    """``(BLOCK, len)``: ``exp(L_{s−2j} − L_s)`` at ``s < 2N`` (0 past the sequence), the factor
+    that turns a block's first row's weight at a gap into row ``j``'s. At most 1 (``L`` grows
+    with ``s``), so it neither overflows nor, where a weight matters, underflows."""
+    s = jnp.arange(log_z_table.shape[0])
+    back = jnp.stack([jnp.roll(log_z_table, 2 * j) for j in range(BLOCK)])  # L_{s−2j}; s ≥ 2j read
+    inside = s[None, :] < 2 * jnp.asarray(n_pairs)
+    return jnp.where(inside, jnp.exp(back - log_z_table[None, :]), 0.0)
+
+
 def _triangle_pass(a3, b2, m, n_pairs, n_pad: int, strict: bool, derivatives: bool):
     """The triangle's ``Σe`` and ``Σe²`` per pair, and with ``derivatives`` also ``Σ eW``,
-    ``Σ e²W``, ``Σ eW (σ_d − μ_s)``, ``Σ e²W (σ_d − μ_s)``; each ``(n_pad,)``."""
+    ``Σ e²W``, ``Σ eW (σ_d − μ_s)``, ``Σ e²W (σ_d − μ_s)``; each ``(n_pad,)``.
+
+    Row ``j`` of a block starting at pair ``k0`` reads, at gap ``d``, the weight
+    ``W = e^{α3σ_d − L_{s'}} · e^{L_{s'} − L_s}`` with ``s' = s − 2j`` the first row's key at the
+    same gap: one exponential per column of the block and a gathered factor per term
+    (:func:`_row_steps`), where ``e^{α3σ_d − L_s}`` would take one per term."""
     layer1 = functools.partial(sinusoidal_layer1, n_pairs=n_pairs, n_pad=n_pad, strict=strict)
     sigma, log_z = layer1(a3)
-    rows = _rows(log_z, n_pairs, n_pad, jnp.inf)
-    past = _rows(jnp.zeros_like(log_z), n_pairs, n_pad, jnp.inf)  # +∞ past the sequence
+    table = _extend(log_z, n_pairs, n_pad, jnp.inf)  # W = 0 past the sequence
+    steps = _row_steps(table, n_pairs)
+    end = 2 * jnp.asarray(n_pairs)
     if derivatives:
         mu = jax.jvp(lambda a: layer1(a)[1], (a3,), (jnp.ones_like(a3),))[1]
-        mu_rows = _rows(mu, n_pairs, n_pad, 0.0)
+        mu_table = _extend(mu, n_pairs, n_pad, 0.0)
     shifts = jnp.concatenate([m, jnp.zeros(BLOCK, m.dtype)])
+    row = jnp.arange(BLOCK)[:, None]
 
     def block(start, width):
+        keys = _keys(start, width)
         sig = sigma[None, 2 : 2 + width]
-        w = jnp.exp(a3 * sig - rows(start, width))
+        first = jnp.exp(a3 * sig - lax.dynamic_slice(table, (2 * start + 2,), (width,)))
+        w = first * steps.at[row, keys].get(mode="promise_in_bounds")
         shift = lax.dynamic_slice(shifts, (start,), (BLOCK,))[:, None]
-        e = jnp.exp(b2 * w - shift - past(start, width))
+        e = jnp.exp(b2 * w - shift) * (keys < end)  # finite before the mask: W = 0 there
         e2 = e * e
         if not derivatives:
             return jnp.sum(e, 1), jnp.sum(e2, 1)
-        ew, e2w, slope = e * w, e2 * w, sig - mu_rows(start, width)
+        ew, e2w, slope = e * w, e2 * w, sig - _read(mu_table, keys)
         return tuple(jnp.sum(x, 1) for x in (e, e2, ew, e2w, ew * slope, e2w * slope))
 
     return _over_rows(block, n_pad)

@@ -168,3 +168,32 @@ def test_sinusoidal_summary_spans_groups_of_many_blocks():
     got = reduced_loss(theta, 150, 160, query="uniform", **network)
     per = pair_losses(reduced_forward(theta, 150, 160, **network), 150)
     assert_close(got, jnp.sum(per * query_weights(150, 160, "uniform", theta.dtype)))
+
+
+def test_sinusoidal_triangle_at_large_alpha3():
+    """|α3| = 3000, beyond any one shift that would split ``e^{α3σ_d − L_s}`` into a factor per
+    gap and a factor per key (``e^{±α3/2}`` overflows past |α3| ≈ 1418): the triangle's
+    block-relative factors stay finite. Against the O(T²) forward, N = 20 padded to 24 and
+    N = 24; every exponent carries a rounding of about |α3| ε ≈ 7e-13, which β2 (≤ 280)
+    amplifies, hence 1e-9 relative to the larger of 1 and the largest entry."""
+    network = dict(layer1_mask="strict", positions="sinusoidal")
+
+    def both(theta, n):
+        def summary(t):
+            return reduced_loss(t, n, 24, query="uniform", **network)
+
+        def dense(t):
+            per = pair_losses(reduced_forward(t, n, 24, **network), n)
+            return jnp.sum(per * query_weights(n, 24, "uniform", t.dtype))
+
+        return jax.value_and_grad(summary)(theta), jax.value_and_grad(dense)(theta)
+
+    compiled = jax.jit(both)
+    for a3, b2 in ((3000.0, 5.0), (-3000.0, 5.0), (3000.0, -200.0), (-3000.0, 280.0)):
+        theta = jnp.zeros(19).at[np.array(KEY)].set(jnp.array([a3, b2, 0.7]))
+        for n in (20, 24):
+            (loss, grad), (loss_ref, grad_ref) = compiled(theta, n)
+            assert np.all(np.isfinite(grad)), (a3, b2, n, grad)
+            for got, want in ((loss, loss_ref), (grad[np.array(KEY)], grad_ref[np.array(KEY)])):
+                scale = max(1.0, float(jnp.max(jnp.abs(want))))
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * scale)
