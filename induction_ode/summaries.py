@@ -130,7 +130,8 @@ def _keys(start, width: int) -> jax.Array:
 
 
 def _read(table, keys):
-    """``table[keys]``; :func:`_extend` makes every key in bounds."""
+    """``table[keys]`` (``keys`` an index array, or a tuple of them for a table with more axes);
+    :func:`_extend` makes every key in bounds."""
     return table.at[keys].get(mode="promise_in_bounds")
 
 
@@ -196,7 +197,7 @@ def _triangle_pass(a3, b2, m, n_pairs, n_pad: int, strict: bool, derivatives: bo
         keys = _keys(start, width)
         sig = sigma[None, 2 : 2 + width]
         first = jnp.exp(a3 * sig - lax.dynamic_slice(table, (2 * start + 2,), (width,)))
-        w = first * steps.at[row, keys].get(mode="promise_in_bounds")
+        w = first * _read(steps, (row, keys))
         shift = lax.dynamic_slice(shifts, (start,), (BLOCK,))[:, None]
         e = jnp.exp(b2 * w - shift) * (keys < end)  # finite before the mask: W = 0 there
         e2 = e * e
