@@ -25,6 +25,17 @@ from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
+
+CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+"""XLA options for the emergence programs on a CPU: XLA's elemental emitter instead of its
+newer fusion emitters. Measured on the 2-core development machine (jax 0.10.2), whole solves
+to ``2 t*``, compilation included, each in a fresh process, two runs each (``python
+benchmarks/compiler_options.py --repeats 2``): the paired reduced flow at N = 8192 23.9 and
+23.9 s against 29.0 and 28.3 s with XLA's defaults; the 19-parameter flow at N = 64 28.5 and
+29.3 s against 30.9 and 30.5 s; but the sinusoidal reduced flow at N = 1024 49.0 and 47.6 s
+against 43.5 and 46.1 s, where compilation (slower with these options) is most of the time.
+Steps and t* agree (to 1e-13)."""
+
 SOLVERS = ("bdf", "tsit5", "kvaerno5")
 """``bdf``: implicit variable-order NDF (:mod:`induction_ode.bdf`), the exact Jacobian reused
 over many steps; its step count grows slowly with ``T``. ``tsit5``: explicit, cheap steps; its
@@ -609,7 +620,8 @@ def compiled_emergence(
         jax.ShapeDtypeStruct((), dtype),
         jax.ShapeDtypeStruct((), dtype),
     )
-    return program.lower(*shapes).compile()
+    cpu = mesh.devices.flat[0].platform == "cpu"
+    return program.lower(*shapes).compile(compiler_options=CPU_COMPILER_OPTIONS if cpu else None)
 
 
 def default_max_steps(n_pairs: int, solver: str) -> int:

@@ -9,12 +9,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model
 from induction_ode.loss import pair_losses, query_weights
 from induction_ode.model import label_weights_of
 from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward, reduced_loss
 from induction_ode.subspace import KEY_INDEX
+from induction_ode.summaries import sinusoidal_layer1
 
 N_PAD = 64
 LENGTHS = (2, 3, 7, 64)
@@ -197,3 +199,57 @@ def test_sinusoidal_triangle_at_large_alpha3():
             for got, want in ((loss, loss_ref), (grad[np.array(KEY)], grad_ref[np.array(KEY)])):
                 scale = max(1.0, float(jnp.max(jnp.abs(want))))
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_hessian_matches_the_dense_form(mask, rng):
+    """The Hessian in α3, β2, γ3 (the solver's Jacobian) through the triangle's second-order
+    sums (one pass, not JAX's derivative of the first-order pass) against JAX's Hessian of the
+    O(T²) reduced forward, N = 7 and 16 padded to 16, |θ| up to 400 (past the |β2| at which
+    the shift reads the triangle's extremes). A score moves by about |α3 β2| ε between the two
+    forms (≈ 3e-11 at 400), hence 1e-10 relative to the larger of 1 and the largest entry."""
+    network = dict(layer1_mask=mask, positions="sinusoidal")
+
+    def both(key, n):
+        def summary(k):
+            return reduced_loss(jnp.zeros(19).at[np.array(KEY)].set(k), n, 16, query="uniform", **network)
+
+        def dense(k):
+            t = jnp.zeros(19).at[np.array(KEY)].set(k)
+            per = pair_losses(reduced_forward(t, n, 16, **network), n)
+            return jnp.sum(per * query_weights(n, 16, "uniform", t.dtype))
+
+        return jax.hessian(summary)(key), jax.hessian(dense)(key)
+
+    compiled = jax.jit(both)
+    for scale in (3.0, 50.0, 400.0):
+        for sign in (1.0, -1.0):
+            key = jnp.asarray(rng.uniform(-scale, scale, 3)).at[1].set(sign * scale * rng.uniform(0.8, 1.0))
+            for n in (7, 16):
+                got, want = compiled(key, n)
+                scale_h = max(1.0, float(jnp.max(jnp.abs(want))))
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * scale_h, err_msg=f"{key} {n}")
+
+
+@pytest.mark.parametrize("mask", LAYER1_MASKS)
+def test_sinusoidal_layer1_derivatives(mask):
+    """The layer-1 log-normalisers and their first two derivatives in α3 (written as prefix
+    log-sum-exps of the next moment) against JAX's own derivatives of ``cumlogsumexp``,
+    N = 13 padded to 16, |α3| ≤ 50; measured agreement 1e-13, asserted 1e-12 relative."""
+    strict = mask == "strict"
+    n_real = 2 * 13 + 1  # positions 0 … 2N; those past 2N are unused
+
+    def reference(a3):
+        d = jnp.arange(2 * 16 + 1)
+        sigma = jnp.sin(jnp.pi / 27 * d)
+        read = d >= (1 if strict else 0)
+        return jnp.where(read, lax.cumlogsumexp(jnp.where(read, a3 * sigma, -jnp.inf)), 0.0)
+
+    def ours(a3):
+        return sinusoidal_layer1(a3, 13, 16, strict)[1]
+
+    for order in (lambda f: f, jax.jacfwd, jax.jacrev, lambda f: jax.jacfwd(jax.jacrev(f))):
+        got_of, want_of = jax.jit(order(ours)), jax.jit(order(reference))
+        for a3 in (-50.0, -3.0, 0.0, 2.0, 50.0):
+            got, want = got_of(jnp.float64(a3))[:n_real], want_of(jnp.float64(a3))[:n_real]
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(want))))
