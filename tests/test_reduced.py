@@ -162,14 +162,28 @@ def test_sinusoidal_padded_pairs_do_not_leak(mask):
         assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hessian)), (sign, grad, hessian)
 
 
+def uniform_sinusoidal_losses(n, n_pad, mask):
+    """``(summary, dense)``: the reduced sinusoidal loss (uniform query) of θ ``(19,)`` at ``N =
+    n`` padded to ``n_pad``, by the package's ``O(T²)``-term summary and by the dense reduced
+    forward (the reference)."""
+    network = dict(layer1_mask=mask, positions="sinusoidal")
+
+    def summary(theta):
+        return reduced_loss(theta, n, n_pad, query="uniform", **network)
+
+    def dense(theta):
+        per = pair_losses(reduced_forward(theta, n, n_pad, **network), n)
+        return jnp.sum(per * query_weights(n, n_pad, "uniform", theta.dtype))
+
+    return summary, dense
+
+
 def test_sinusoidal_summary_spans_groups_of_many_blocks():
     """N = 150 padded to 160: each group of pairs holds more rows than one block (a row read
     past its table was clamped back onto earlier positions). Against the O(T²) forward."""
     theta = jnp.zeros(19).at[np.array(KEY)].set(jnp.array([-3.0, 4.0, 1.2]))
-    network = dict(layer1_mask="strict", positions="sinusoidal")
-    got = reduced_loss(theta, 150, 160, query="uniform", **network)
-    per = pair_losses(reduced_forward(theta, 150, 160, **network), 150)
-    assert_close(got, jnp.sum(per * query_weights(150, 160, "uniform", theta.dtype)))
+    summary, dense = uniform_sinusoidal_losses(150, 160, "strict")
+    assert_close(summary(theta), dense(theta))
 
 
 def test_sinusoidal_triangle_at_large_alpha3():
@@ -178,16 +192,9 @@ def test_sinusoidal_triangle_at_large_alpha3():
     block-relative factors stay finite. Against the O(T²) forward, N = 20 padded to 24 and
     N = 24; every exponent carries a rounding of about |α3| ε ≈ 7e-13, which β2 (≤ 280)
     amplifies, hence 1e-9 relative to the larger of 1 and the largest entry."""
-    network = dict(layer1_mask="strict", positions="sinusoidal")
 
     def both(theta, n):
-        def summary(t):
-            return reduced_loss(t, n, 24, query="uniform", **network)
-
-        def dense(t):
-            per = pair_losses(reduced_forward(t, n, 24, **network), n)
-            return jnp.sum(per * query_weights(n, 24, "uniform", t.dtype))
-
+        summary, dense = uniform_sinusoidal_losses(n, 24, "strict")
         return jax.value_and_grad(summary)(theta), jax.value_and_grad(dense)(theta)
 
     compiled = jax.jit(both)
@@ -208,18 +215,14 @@ def test_sinusoidal_hessian_matches_the_dense_form(mask, rng):
     O(T²) reduced forward, N = 7 and 16 padded to 16, |θ| up to 400 (past the |β2| at which
     the shift reads the triangle's extremes). A score moves by about |α3 β2| ε between the two
     forms (≈ 3e-11 at 400), hence 1e-10 relative to the larger of 1 and the largest entry."""
-    network = dict(layer1_mask=mask, positions="sinusoidal")
 
     def both(key, n):
-        def summary(k):
-            return reduced_loss(jnp.zeros(19).at[np.array(KEY)].set(k), n, 16, query="uniform", **network)
+        summary, dense = uniform_sinusoidal_losses(n, 16, mask)
 
-        def dense(k):
-            t = jnp.zeros(19).at[np.array(KEY)].set(k)
-            per = pair_losses(reduced_forward(t, n, 16, **network), n)
-            return jnp.sum(per * query_weights(n, 16, "uniform", t.dtype))
+        def of_key(loss):
+            return jax.hessian(lambda k: loss(jnp.zeros(19).at[np.array(KEY)].set(k)))(key)
 
-        return jax.hessian(summary)(key), jax.hessian(dense)(key)
+        return of_key(summary), of_key(dense)
 
     compiled = jax.jit(both)
     for scale in (3.0, 50.0, 400.0):
