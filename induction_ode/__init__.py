@@ -18,6 +18,7 @@ _EXPORTS = {
     "PATTERN_CLAMPS": "loss",
     "LAYER1_MASKS": "transformer",
     "Model": "model",
+    "DenseModel": "model",
     "POSITIONS": "positions",
     "QUERIES": "positions",
     "attention_patterns": "model",

@@ -19,7 +19,6 @@ positions are masked out of every softmax, and padded pairs are masked out of th
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -270,28 +269,6 @@ def query_weights(n_pairs, n_pad: int, query: str, dtype) -> jax.Array:
         return (pairs == n_pad - 1).astype(dtype)
     n = jnp.asarray(n_pairs)
     return jnp.where(pairs >= n_pad - n, 1.0, 0.0).astype(dtype) / n.astype(dtype)
-
-
-@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query"))
-def padded_loss(
-    theta,
-    n_pairs,
-    n_pad: int,
-    *,
-    layer1_mask,
-    positions,
-    query="uniform",
-    loss="mse",
-    vocab_size=None,
-    pattern_clamp=None,
-):
-    """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
-    the per-pair losses weighted by :func:`query_weights`."""
-    fwd = closed_form_forward(
-        theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask, positions=positions
-    )
-    per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
-    return jnp.sum(per * query_weights(n_pairs, n_pad, query, theta.dtype))
 
 
 def check_patterns(patterns) -> tuple[str, ...]:

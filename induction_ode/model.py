@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .clamp import Clamp, free_mask
-from .loss import Forward, check_theta, check_vocab_size, closed_form_forward, padded_loss, pattern_strength
+from .forms import forward, label_weights, padded_loss
+from .loss import check_theta, check_vocab_size, closed_form_forward, pattern_strength
 from .positions import check_positions, check_query, width
 from .subspace import N_PARAMS, PARAM_NAMES, embed, param_norms
 from .task import canonical_batch, check_n_pairs
@@ -39,14 +40,6 @@ def parse_metric(metric) -> int | None:
         if d >= 1:
             return d
     raise ValueError(f"unknown metric {metric!r}; allowed: 'identity' or ('weights', d) with integer d >= 1")
-
-
-def label_weights_of(fwd: Forward) -> tuple[jax.Array, jax.Array]:
-    """The query's layer-2 weight on the correct label and the largest weight on any other
-    position, for each padded pair: two ``(n_pad,)`` arrays."""
-    on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
-    is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
-    return on_label, jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1)
 
 
 @dataclass(frozen=True)
@@ -79,6 +72,9 @@ class Model:
     reads: ClassVar[tuple[int, ...] | None] = None
     """The entries of θ the loss reads (``None``: all 19); the solver's Jacobian differentiates
     in these alone (its other columns are 0)."""
+    form: ClassVar[str] = "auto"
+    """How the closed form is evaluated (:data:`~induction_ode.forms.FORMS`): ``"auto"``, the
+    structured form for the paired code and the dense one for the sinusoidal code."""
 
     layer1_mask: str = "strict"
     positions: str = "paired"
@@ -192,12 +188,16 @@ class Model:
             loss=self.loss,
             vocab_size=self.vocab_size,
             pattern_clamp=pattern_clamp,
+            form=self.form,
             **self.network(),
         )
 
     def label_weights(self, theta, n_pairs, n_pad, pattern_clamp=None):
-        """:func:`label_weights_of` this network at ``θ``: ``(on_label, runner_up)``, ``(n_pad,)`` each."""
-        return label_weights_of(closed_form_forward(theta, n_pairs, n_pad, pattern_clamp, **self.network()))
+        """:func:`~induction_ode.forms.label_weights` of this network at ``θ``: ``(on_label,
+        runner_up)``, ``(n_pad,)`` each."""
+        options = dict(query=self.query, form=self.form, **self.network())
+        fwd = forward(theta, n_pairs, n_pad, pattern_clamp, **options)
+        return label_weights(fwd, n_pad)
 
     def loss_at(self, t, theta, n_pairs, n_pad):
         """The (clamped) population loss the dynamics descend at time ``t``."""
@@ -215,6 +215,14 @@ class Model:
     def jump_ts(self):
         """Times where the vector field jumps (a clamp switching on after ``t = 0``)."""
         return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
+
+
+class DenseModel(Model):
+    """A :class:`Model` whose loss is always the dense ``O(T³)`` closed form, the oracle of the
+    structured one: pass it wherever a model goes (``emergence_time(N, model=DenseModel())``)
+    to check a result of the paired code against it."""
+
+    form = "dense"
 
 
 def _check(theta, n_pairs, model):

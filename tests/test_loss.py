@@ -9,7 +9,7 @@ import pytest
 from conftest import direct_value_and_grad, random_theta, value_and_grad
 
 from induction_ode import PARAM_NAMES, POSITIONS, Model, population_loss, population_loss_direct
-from induction_ode.loss import padded_loss
+from induction_ode.forms import padded_loss
 
 # Two float64 evaluations of the same sum in different orders: agreement to 1e-12 relative
 # leaves ~1e4 ulps of room for roundoff in O(T^2) sums with T <= 129.

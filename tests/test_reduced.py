@@ -12,8 +12,8 @@ import pytest
 from jax import lax
 
 from induction_ode import KEY_PARAMS, LAYER1_MASKS, POSITIONS, QUERIES, Clamp, Model
+from induction_ode.forms import label_weights
 from induction_ode.loss import pair_losses, query_weights
-from induction_ode.model import label_weights_of
 from induction_ode.reduced import ReducedModel, key_weights, program_model, reduced_forward, reduced_loss
 from induction_ode.subspace import KEY_INDEX
 from induction_ode.summaries import sinusoidal_layer1
@@ -84,7 +84,8 @@ def test_paired_label_weights_match_the_dense_form(mask, rng):
     the monotone later scores, for either sign of β2) against the O(T²) reduced forward."""
     reduced = program_model(Model(layer1_mask=mask, free=KEY_PARAMS))
     summary = jax.jit(reduced.label_weights, static_argnums=2)
-    dense = jax.jit(lambda theta, n: label_weights_of(reduced_forward(theta, n, N_PAD, **reduced.network())))
+    network = reduced.network()
+    dense = jax.jit(lambda theta, n: label_weights(reduced_forward(theta, n, N_PAD, **network), N_PAD))
     real = slice(N_PAD - 7, None)
     for theta in key_thetas(rng, (3.0, 50.0, 1e3)):
         for sign in (1.0, -1.0):
@@ -101,7 +102,8 @@ def test_sinusoidal_summary_matches_the_dense_form(mask, rng):
     reduced = program_model(Model(positions="sinusoidal", layer1_mask=mask, free=KEY_PARAMS))
     n_pad, real = 16, slice(16 - 7, None)
     summary = jax.jit(reduced.label_weights, static_argnums=2)
-    dense = jax.jit(lambda theta, n: label_weights_of(reduced_forward(theta, n, n_pad, **reduced.network())))
+    network = reduced.network()
+    dense = jax.jit(lambda theta, n: label_weights(reduced_forward(theta, n, n_pad, **network), n_pad))
 
     def loss(key):
         return reduced.loss_of(jnp.zeros(19).at[np.array(KEY)].set(key), 7, n_pad)

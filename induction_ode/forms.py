@@ -1,0 +1,103 @@
+"""The evaluators of the closed form and their one dispatch.
+
+One population loss (MODEL.md), computed in one of two ways that give the same
+:class:`~induction_ode.loss.Forward`:
+
+- ``"dense"`` (:func:`~induction_ode.loss.closed_form_forward`): any code, ``T×T`` layer-1
+  patterns and one ``(N×T)·(T×T)`` product, ``O(T³)``; the test oracle.
+- ``"structured"``: the paired code only. :func:`~induction_ode.structured.paired_forward`
+  costs ``O(T)`` per pair, so ``O(T)`` in all for the last query; for the uniform query with
+  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_uniform_mse` gives the
+  per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
+  ``paired_forward``, ``O(T²)``).
+
+``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code and
+``"dense"`` for the sinusoidal one. A third evaluator serves the 3-parameter subspace alone:
+:mod:`induction_ode.reduced`, swapped in by :func:`~induction_ode.reduced.program_model`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from .loss import Forward, closed_form_forward, pair_losses, query_weights
+from .options import check_option
+from .paired_mse import paired_uniform_mse
+from .structured import paired_forward
+
+FORMS = ("auto", "dense", "structured")
+"""How the closed form is evaluated (keyword ``form``)."""
+
+
+def resolve_form(form: str, positions: str) -> str:
+    """``"dense"`` or ``"structured"`` for ``form`` under the code ``positions``;
+    ``ValueError`` for an unknown form or ``"structured"`` with the sinusoidal code."""
+    check_option("form", form, FORMS)
+    if form == "auto":
+        return "structured" if positions == "paired" else "dense"
+    if form == "structured" and positions != "paired":
+        raise ValueError("the structured closed form exists for positions='paired' only")
+    return form
+
+
+def forward(
+    theta, n_pairs, n_pad: int, pattern_clamp=None, *, layer1_mask, positions, query="uniform", form="auto"
+) -> Forward:
+    """The closed form's :class:`~induction_ode.loss.Forward` by the evaluator ``form``.
+
+    The structured evaluator computes pair ``N − 1`` alone when ``query == "last"`` (its
+    arrays then have ``P = 1`` rows); the dense one computes every padded pair (``P = n_pad``).
+    Other arguments as in :func:`~induction_ode.loss.closed_form_forward`.
+    """
+    if resolve_form(form, positions) == "structured":
+        pairs = "last" if query == "last" else "all"
+        return paired_forward(theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask, pairs=pairs)
+    network = dict(layer1_mask=layer1_mask, positions=positions)
+    return closed_form_forward(theta, n_pairs, n_pad, pattern_clamp, **network)
+
+
+def pair_weights(fwd: Forward, n_pairs, query: str, dtype) -> jax.Array:
+    """The query's probability of each pair ``fwd`` holds, ``(P,)`` (:func:`query_weights`)."""
+    return query_weights(n_pairs, fwd.target.shape[0], query, dtype)
+
+
+def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
+    """The query's layer-2 weight on the correct label and the largest on any other key, for
+    each padded pair: two ``(n_pad,)`` arrays (a one-pair ``fwd`` fills the last, zeros elsewhere)."""
+    on_label = jnp.take_along_axis(fwd.layer2, fwd.target[:, None], axis=1)[:, 0]
+    is_label = jnp.arange(fwd.layer2.shape[1])[None, :] == fwd.target[:, None]
+    runner_up = jnp.max(jnp.where(is_label, 0.0, fwd.layer2), axis=1)
+    if on_label.shape[0] == n_pad:
+        return on_label, runner_up
+    place = jnp.zeros((n_pad,), on_label.dtype)
+    return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
+
+
+@functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query", "form"))
+def padded_loss(
+    theta,
+    n_pairs,
+    n_pad: int,
+    *,
+    layer1_mask,
+    positions,
+    query="uniform",
+    loss="mse",
+    vocab_size=None,
+    pattern_clamp=None,
+    form="auto",
+):
+    """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
+    the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
+    structured = resolve_form(form, positions) == "structured"
+    if structured and loss == "mse" and query == "uniform" and pattern_clamp is None:
+        per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+        weights = query_weights(n_pairs, n_pad, query, theta.dtype)
+        return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
+    network = dict(layer1_mask=layer1_mask, positions=positions)
+    fwd = forward(theta, n_pairs, n_pad, pattern_clamp, query=query, form=form, **network)
+    per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
+    return jnp.sum(per * pair_weights(fwd, n_pairs, query, theta.dtype))

@@ -1,0 +1,183 @@
+"""The paired code's MSE under the uniform query, all 19 pseudo-parameters, ``O(T)`` in all.
+
+:func:`~induction_ode.structured.paired_forward` costs ``O(T)`` per pair, so ``O(T²)`` for
+the uniform query. Under MSE the loss of pair ``k`` needs only the Gram matrix of the four
+readout vectors ``E = e_{x_k}``, ``A = a1e_q``, ``B = a2e`` and ``C = a2a1e`` and their entries
+on the label, and every one of these is a sum over keys whose terms do not depend on ``k``
+except at the pair itself. With ``x_s`` the query's layer-2 scores (``f_s`` for a key before
+pair ``k``, ``g_s`` after it, :func:`~induction_ode.structured.key_scores`), ``e_s = e^{x_s}``,
+``Z`` their sum and ``K_u = Σ_{s ≥ u} e_s W1[s, u]`` the unnormalised layer-2 read of column
+``u`` of layer 1:
+
+- ``Z``, ``Σ e_s²`` and ``Σ e_s r_s`` (``r_s = 1 − W1[s, 2k]``): a prefix sum over ``s < 2k``,
+  a suffix sum over ``s > 2k + 1`` and three terms (item, label, query).
+- ``Σ_u e_u K_u = Σ_s e_s (b_s Σ_{u < 2i(s)} e_u + ω_s e_{s−1} + d_s e_s)``: before the pair a
+  prefix sum of ``Φ_s``, itself built on a prefix sum; after it
+  ``Σ_{u ≥ 2k+2} e^{g_u} Σ_{s > u's pair} e^{g_s} b_s``, a suffix sum of a suffix sum.
+- ``Σ_u K_u²``: after the pair ``K_u`` does not depend on ``k`` (a suffix sum of ``K_u²``);
+  before it ``K_u = F_u + c_k`` with ``F_u = Σ_{u ≤ s < 2k} e^{f_s} W1[s, u]``, and
+  ``Σ_{u<2k} F_u² = Σ_{s, s' < 2k} e^{f_s + f_{s'}} (W1 W1ᵀ)[s, s']`` is a prefix sum of
+  ``Q_s``, since ``(W1 W1ᵀ)[s, s'] = b_s`` for ``s' < s`` but at a label's own item.
+
+Every sum is of non-negative terms, taken as cumulative log-sum-exps, so ``L`` and ``∇L`` stay
+finite at ``|θ| ~ 10³``; the only subtraction is MSE's own ``½‖ŷ‖² − ŷ_label + ½``, as in the
+dense form. Written for this package: no library computes it. Its oracle is
+:func:`~induction_ode.structured.paired_forward` (and through it the dense form).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .structured import LOW, PairedRows, key_scores, log_rows, query_row, query_score
+
+
+def _lse(*terms) -> jax.Array:
+    """``log Σ exp(terms)`` elementwise, for a few broadcastable arrays (finite entries; the
+    shift carries no derivative)."""
+    terms = jnp.stack(jnp.broadcast_arrays(*terms))
+    top = jax.lax.stop_gradient(jnp.max(terms, axis=0))
+    return top + jnp.log(jnp.sum(jnp.exp(terms - top), axis=0))
+
+
+BLOCK = 16
+"""Entries per step of :func:`_running_lse`'s loop."""
+
+
+def _running_lse(x) -> jax.Array:
+    """Inclusive running ``log Σ_{s ≤ j} exp(x[:, s])`` of ``(m, q)`` finite entries, exact at any
+    range of ``x``.
+
+    ``lax.cumlogsumexp`` is an associative scan whose derivatives form a program that grows
+    with ``log q`` and dominated the compilation here (the Hessian of the emergence program
+    took minutes). This is a ``lax.scan`` over blocks of :data:`BLOCK` entries that carries
+    the log-sum so far; inside a block every prefix is summed directly, shifted by its own
+    maximum (``BLOCK`` exponentials an entry), so nothing underflows that matters.
+    """
+    m, q = x.shape
+    blocks = -(-q // BLOCK)
+    padded = jnp.concatenate([x, jnp.full((m, blocks * BLOCK - q), LOW, x.dtype)], axis=1)
+    padded = padded.reshape(m, blocks, BLOCK).transpose(1, 0, 2)
+    upto = jnp.tril(jnp.ones((BLOCK, BLOCK), bool))  # [j, s]: s ≤ j
+
+    def step(carry, block):  # carry (m,), block (m, BLOCK)
+        terms = jnp.where(upto, block[:, None, :], LOW)  # (m, BLOCK, BLOCK)
+        top = jax.lax.stop_gradient(jnp.maximum(jnp.max(terms, axis=2), carry[:, None]))
+        total = jnp.exp(carry[:, None] - top) + jnp.sum(jnp.exp(terms - top[..., None]), axis=2)
+        out = top + jnp.log(total)
+        return out[:, -1], out
+
+    _, out = jax.lax.scan(step, jnp.full((m,), LOW, x.dtype), padded)
+    return out.transpose(1, 0, 2).reshape(m, blocks * BLOCK)[:, :q]
+
+
+def _before(terms) -> jax.Array:
+    """``(m, q + 1)``: entry ``j`` is ``log Σ_{s < j} exp(terms[:, s])``."""
+    low = jnp.full((terms.shape[0], 1), LOW, terms.dtype)
+    return jnp.concatenate([low, _running_lse(terms)], axis=1)
+
+
+def _from(terms) -> jax.Array:
+    """``(m, q + 2)``: entry ``v`` is ``log Σ_{s ≥ v} exp(terms[:, s])``."""
+    low = jnp.full((terms.shape[0], 2), LOW, terms.dtype)
+    return jnp.concatenate([_running_lse(terms[:, ::-1])[:, ::-1], low], axis=1)
+
+
+def _shifted(x, by: int) -> jax.Array:
+    """``x[s + by]`` for every ``s``, :data:`LOW` past either end (``by`` = ±1)."""
+    low = jnp.full((1,), LOW, x.dtype)
+    return jnp.concatenate([low, x[:-1]]) if by < 0 else jnp.concatenate([x[1:], low])
+
+
+def _key_arrays(theta, logs: PairedRows, rows: PairedRows, qr, valid):
+    """The ``k``-independent log arrays ``(q,)``: scores before and after the pair, and the
+    nested terms ``Φ, Q`` (prefix side) and ``Ψ, Λ, K``, ``log r`` (suffix side)."""
+    q = valid.shape[0]
+    s = jnp.arange(q)
+    odd = s % 2 == 1
+    item_of = s - s % 2  # the item of s's pair
+    lf = jnp.where(valid, key_scores(theta, rows, qr, s, q // 2), LOW)
+    lg = jnp.where(valid, key_scores(theta, rows, qr, s, -1), LOW)
+    lb, cnt, lw, ld = logs
+    log_cnt = jnp.where(cnt > 0, jnp.log(jnp.maximum(cnt, 1.0)), LOW)
+    log_cnt_less = jnp.where(cnt > 1, jnp.log(jnp.maximum(cnt - 1, 1.0)), LOW)
+    before_f = _before(lf[None])[0]  # Σ_{s' < j} e^{f}
+    from_gb = _from((lg + lb)[None])[0]  # Σ_{s ≥ v} e^{g} b
+    prev_f = _shifted(lf, -1)
+    phi = lf + _lse(lb + before_f[item_of], jnp.where(odd, lw + prev_f, LOW), ld + lf)
+    log_gram = _lse(log_cnt + 2 * lb, 2 * lw, 2 * ld)  # (W1 W1ᵀ)[s, s]
+    earlier = jnp.where(odd, lb + before_f[jnp.maximum(s - 1, 0)], lb + before_f[s])
+    own_item = prev_f + _lse(lb + _shifted(log_cnt + lb, -1), lw + _shifted(ld, -1))
+    cross = _lse(earlier, jnp.where(odd, own_item, LOW))
+    q_terms = _lse(2 * lf + log_gram, jnp.log(2.0) + lf + cross)
+    psi = lg + from_gb[item_of + 2]
+    lam = lg + _lse(jnp.where(odd, lw + _shifted(lg, -1), LOW), ld + lg)
+    next_weight = jnp.where(odd, _shifted(lb, 1), _shifted(lw, 1))  # row s + 1 on column s
+    k_after = _lse(lg + ld, _shifted(lg, 1) + next_weight, from_gb[s + 2])
+    log_rest = _lse(log_cnt_less + lb, lw, ld)
+    prefix = jnp.stack([lf, 2 * lf, phi, q_terms])
+    suffix = jnp.stack([lg, 2 * lg, lg + lb, lg + log_rest, psi, lam, 2 * k_after])
+    return prefix, suffix
+
+
+def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
+    """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
+    to be masked), in ``O(T)`` work and memory for all pairs together. No clamps.
+
+    Args:
+        theta: ``(19,)``; n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``; n_pad: static.
+        strict: the strict layer-1 mask (else inclusive).
+    """
+    dtype = theta.dtype
+    q = 2 * n_pad
+    n = jnp.asarray(n_pairs)
+    valid = jnp.arange(q) >= 2 * (n_pad - n)
+    logs = log_rows(theta, n_pairs, n_pad, strict=strict)
+    rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
+    qr = query_row(theta, n_pairs, strict=strict)
+    prefix, suffix = _key_arrays(theta, logs, rows, qr, valid)
+    pre = _before(prefix)[:, 0:q:2]  # over s < 2k
+    post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
+    p = jnp.arange(n_pad)
+    at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * p, 2 * p + 1))
+    x0 = key_scores(theta, at_item, qr, 2 * p, p)
+    x1 = key_scores(theta, at_label, qr, 2 * p + 1, p)
+    xq = query_score(theta, qr, n_pairs)
+    log_z = _lse(pre[0], x0, x1, post[0], xq)
+    w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)
+    f_sum, g_sum = jnp.exp(pre[0] - log_z), jnp.exp(post[0] - log_z)
+    g_base, g_rest = jnp.exp(post[2] - log_z), jnp.exp(post[3] - log_z)
+    sq = jnp.exp(_lse(pre[1], 2 * x0, 2 * x1, post[1]) - 2 * log_z)
+    rho, kappa = qr.rho, qr.item + qr.own
+    m = (2 * n - 1).astype(dtype)
+    b0, n0, _, d0 = at_item
+    b1, n1, om1, d1 = at_label
+    k_item = w0 * d0 + w1 * om1 + g_base  # K_{2k} / Z
+    k_label = w1 * d1 + g_base  # K_{2k+1} / Z
+    k_other = f_sum + w0 * n0 * b0 + w1 * (n1 * b1 + d1) + g_rest  # Σ_{u ≠ 2k} K_u / Z
+    shared = w0 * b0 + w1 * b1 + g_base  # K_u / Z − F_u / Z for every u < 2k
+    others = f_sum + w1 + g_sum  # Σ_{s ≠ 2k} w2[s] over context keys
+    eb, bb = w0 + wq, sq + 2 * w0 * wq + wq**2
+    ab = rho * others + kappa * eb
+    ec, c_label = k_item + wq * kappa, k_label + wq * rho
+    ac = rho * (k_other + wq * m * rho) + kappa * ec
+    e_k = (
+        jnp.exp(pre[2] - 2 * log_z)
+        + w0 * (b0 * f_sum + d0 * w0)
+        + w1 * (b1 * f_sum + om1 * w0 + d1 * w1)
+        + g_base * (f_sum + w0 + w1)
+        + jnp.exp(post[4] - 2 * log_z)
+        + jnp.exp(post[5] - 2 * log_z)
+    )
+    bc = e_k + wq * (rho * others + kappa * w0) + wq * ec
+    k_real = jnp.maximum(p - (n_pad - n), 0).astype(dtype)
+    kk = jnp.exp(pre[3] - 2 * log_z) + 2 * shared * f_sum + 2 * k_real * shared**2 + k_label**2
+    kk = kk + jnp.exp(post[6] - 2 * log_z)
+    cc = kk + 2 * wq * rho * k_other + m * (wq * rho) ** 2 + ec**2
+    g1, g2, g3, g4 = theta[15], theta[16], theta[17], theta[18]
+    norm = g1**2 + g2**2 * (m * rho**2 + kappa**2) + g3**2 * bb + g4**2 * cc
+    cross = g1 * g2 * kappa + g1 * g3 * eb + g1 * g4 * ec + g2 * g3 * ab + g2 * g4 * ac + g3 * g4 * bc
+    norm = norm + 2 * cross
+    on_label = g2 * rho + g3 * w1 + g4 * c_label
+    return 0.5 * norm - on_label + 0.5
