@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import random_theta
 
-from induction_ode import LAYER1_MASKS, DenseModel, Model, emergence_time
+from induction_ode import LAYER1_MASKS, DenseModel, emergence_time
 from induction_ode.forms import forward, padded_loss, resolve_form
 from induction_ode.loss import pair_losses
 from induction_ode.paired_mse import paired_uniform_mse
