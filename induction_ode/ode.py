@@ -19,10 +19,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
 from .loss import check_theta, query_weights
+from .memory import check_memory
 from .model import Model
 from .reduced import program_model
 from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
+from .validation import check, check_values
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -354,13 +356,6 @@ def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver,
     return ys, eff, losses, ok
 
 
-def check_positive(name, value):
-    """``value`` as a float; ``ValueError`` unless it is finite and > 0."""
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
 def initial_theta(theta0, dtype):
     """θ(0): zeros, or ``theta0`` checked (:func:`~induction_ode.loss.check_theta`)."""
     return jnp.zeros(N_PARAMS, dtype) if theta0 is None else check_theta(theta0, dtype)
@@ -402,11 +397,13 @@ def simulate(
         A :class:`Trajectory`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = check_positive("t_max", t_max)
+    t_max = check("t_max", t_max)
+    check_values(rtol=rtol, atol=atol, max_steps=max_steps, chunks=chunks)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
     max_steps = step_budget(max_steps, n_pairs, solver)
+    check_memory(model, n_pairs, solver, max_steps, precision, theta0=theta0)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
         raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
@@ -693,11 +690,13 @@ def emergence_time(
     defaults to :func:`default_t_max`. Other arguments as in :func:`simulate`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = default_t_max(n_pairs) if t_max is None else check_positive("t_max", t_max)
+    t_max = default_t_max(n_pairs) if t_max is None else check("t_max", t_max)
+    check_values(rtol=rtol, atol=atol, max_steps=max_steps)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
     max_steps = step_budget(max_steps, n_pairs, solver)
+    check_memory(model, n_pairs, solver, max_steps, precision, theta0=theta0)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     static = program_model(model, theta0)  # the reduced closed form where it is exact
     program = compiled_emergence(static, solver, n_pairs, max_steps, mesh, 1, precision)

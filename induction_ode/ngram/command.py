@@ -12,6 +12,7 @@ import typer
 
 from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
 from ..tables import formatted, number, print_table
+from ..validation import check_values
 
 
 def ngram(
@@ -68,6 +69,8 @@ def ngram(
 
 def _ngram(preset_name, options, out, device):
     select_device(device)
+    numbers = {k: v for k, v in options.items() if k not in ("flow", "window", "loss")}
+    check_values(family="ngram", flag=True, **numbers)
     from ..records import environment, write_json
     from .experiment import preset, run
 
