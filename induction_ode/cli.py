@@ -7,12 +7,21 @@ and turns bad input into a one-line error with exit code 2.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import typer
 
-from .commands import OneLineErrors, UsageError, out_dir, progress_bar, run_command, select_device
+from .commands import (
+    OneLineErrors,
+    UsageError,
+    interruptible,
+    out_dir,
+    progress_bar,
+    run_command,
+    select_device,
+)
 from .memory import check_memory
 from .ngram.command import ngram
 from .standard.command import standard
@@ -174,11 +183,13 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         console.print(f"resuming: {len(done)} length(s) on disk, {len(todo)} to run")
     record = dict(kind="sweep", config=config, environment=environment(), lengths=list(done.values()))
     start = time.perf_counter()
+    writing = threading.Lock()  # Ctrl-C takes it: the record on disk stays whole
 
     def save():
-        record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
-        record["wall_time"] = time.perf_counter() - start
-        write_json(path, record)
+        with writing:
+            record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
+            record["wall_time"] = time.perf_counter() - start
+            write_json(path, record)
 
     if todo:
         with progress_bar(console) as progress:
@@ -192,7 +203,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 save()
                 progress.advance(task)
 
-            run_sweep(
+            work = lambda: run_sweep(  # noqa: E731
                 todo,
                 t_max,
                 model=model,
@@ -204,6 +215,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 group_size=1,
                 on_result=finished,
             )
+            interruptible(work, writing)
     _finish_sweep(record, done, fit_last, out, console, save)
 
 

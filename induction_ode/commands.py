@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -24,6 +25,10 @@ INTERRUPTED = 130
 
 class UsageError(Exception):
     """Bad input from the user: reported in one line, exit code 2."""
+
+
+class Abandoned(KeyboardInterrupt):
+    """Ctrl-C while a worker thread of :func:`interruptible` runs compiled code."""
 
 
 class OneLineErrors(TyperGroup):
@@ -56,11 +61,44 @@ def run_command(body, resumable: bool = False):
     except (UsageError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         again = command_line(get_current_context(), "--resume" if resumable else None)
         kept = "finished work is kept; continue with" if resumable else "nothing was kept; run again with"
         typer.echo(f"Interrupted: {kept}: {again}", err=True)
+        if isinstance(err, Abandoned):  # the interpreter's exit would abort inside the worker's XLA call
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(INTERRUPTED)
         raise typer.Exit(INTERRUPTED) from None
+
+
+def interruptible(work, lock: threading.Lock):
+    """``work()``, run in a worker thread so that Ctrl-C stops the command at once, even in
+    the middle of a compiled computation (which holds the main thread until it returns).
+
+    ``lock`` guards every write of finished work. On Ctrl-C it is taken (a write under way
+    ends first) and kept, so nothing is written after, and :class:`Abandoned` goes on to
+    :func:`run_command`, which ends the process with the worker in it.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # handed to the main thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        lock.acquire()
+        raise Abandoned from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def command_line(ctx: typer.Context, extra: str | None = None) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from .model import Model
 from .ode import emergence_time, simulate
 from .transformer import train
+from .validation import check_values
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def crosscheck(
     Returns:
         A :class:`CrossCheck`.
     """
+    check_values(n_pairs=n_pairs, d=d, batch=batch, steps=steps, lr=lr, seed=seed)
+    check_values(record_every=record_every, eval_batch=eval_batch)
     settings = dict(
         n_pairs=n_pairs,
         d=d,
