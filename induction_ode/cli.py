@@ -22,7 +22,7 @@ from .commands import (
     run_command,
     select_device,
 )
-from .memory import check_memory
+from .memory import check_fits, check_memory, crosscheck_bytes
 from .ngram.command import ngram
 from .standard.command import standard
 from .tables import formatted, number, print_table
@@ -40,6 +40,7 @@ SHORT = {"alpha3": "α3", "beta2": "β2", "gamma3": "γ3"}
 
 
 def _lengths(n_pairs: str | None, n_min: int, n_max: int, num: int) -> list[int]:
+    check_values(flag=True, n_min=n_min, n_max=n_max, num=num)
     if n_pairs is not None:
         try:
             values = [int(v) for v in n_pairs.split(",") if v.strip()]
@@ -48,12 +49,11 @@ def _lengths(n_pairs: str | None, n_min: int, n_max: int, num: int) -> list[int]
         for v in values:
             check("n_pairs", v, flag=True)
     else:
-        check_values(flag=True, n_min=n_min, n_max=n_max, num=num)
         if n_max < n_min:
             raise UsageError(f"--n-max must be >= --n-min = {n_min}, got {n_max}")
         import numpy as np
 
-        values = sorted({int(round(v)) for v in np.geomspace(n_min, n_max, num)})
+        values = sorted({int(round(v)) for v in np.geomspace(float(n_min), float(n_max), num)})
     if not values or min(values) < 1:
         raise UsageError(f"--n-pairs must be comma-separated integers >= 1, got {n_pairs!r}")
     return values
@@ -393,11 +393,16 @@ def crosscheck(
     run_command(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device))
 
 
+CROSSCHECK_EVAL_BATCH = 4096
+"""The held-out batch of :func:`~induction_ode.crosscheck` (its default)."""
+
+
 def _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device):
     select_device(device)
     check_values(flag=True, n_pairs=n_pairs, d=d, batch=batch, steps=steps, lr=lr, seed=seed)
     if d < 2 * n_pairs:
         raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
+    check_fits(lambda b: crosscheck_bytes(n_pairs, d, b, CROSSCHECK_EVAL_BATCH), batch, "--batch")
     _model(n_pairs, **network)
     out = out_dir(out)
     from rich.console import Console

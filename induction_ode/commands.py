@@ -40,10 +40,12 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+        except click_errors.NoArgsIsHelpError as err:  # the help, already printed
+            sys.exit(err.exit_code)
         except click_errors.ClickException as err:
             typer.echo(f"Error: {err.format_message()}", err=True)
             sys.exit(err.exit_code)
-        except click_errors.Abort:
+        except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

@@ -1,26 +1,33 @@
-"""How much memory an emergence or trajectory run needs, checked before anything is compiled.
+"""How much memory a run needs, checked before anything is allocated or compiled.
 
-The estimate (:func:`run_bytes`) is the closed form's working set at the padded length, times
-the passes the solver differentiates it in, plus the solver's dense-output buffer, times the
-lengths solved together. It is compared with the memory available (:func:`available_bytes`):
-the accelerator's, or the host's on a CPU; ``$INDUCTION_ODE_MEMORY`` (bytes) overrides it.
+The ODE's estimate (:func:`run_bytes`) is the closed form's working set at the padded length,
+times the passes the solver differentiates it in, plus the solver's dense-output buffer, times
+the lengths solved together. The training runs' estimates (:func:`crosscheck_bytes`,
+:func:`standard_bytes`, :func:`ngram_bytes`) count their largest arrays. Each is compared with
+the memory available (:func:`available_bytes`): the accelerator's, or the host's on a CPU;
+``$INDUCTION_ODE_MEMORY`` (bytes) overrides it. Estimates are rough (within a few times);
+they exist to turn a crash deep in XLA's allocator into one line that says what fits.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .model import Model
 
-DENSE_SQUARE_ARRAYS = 24
-"""``T × T`` arrays the dense closed form keeps alive in one evaluation of the vector field."""
-REDUCED_LINEAR_ARRAYS = 64
-"""Length-``T`` arrays the reduced closed form keeps alive in one evaluation."""
-BUFFER_FLOATS_PER_STEP = {"bdf": 6 * 19, "tsit5": 8 * 19, "kvaerno5": 8 * 19}
-"""Floats the dense output stores per step of the step budget (BDF: 6 history rows of θ;
-diffrax: θ and its 7 stages)."""
+DENSE_SQUARE_ARRAYS = 16
+"""``T × T`` arrays the dense closed form keeps alive per pass of one evaluation of the vector
+field (measured: 339 floats per ``T²`` in XLA's buffers of the BDF emergence program, CPU,
+N = 16 and 48: 16 per pass over the gradient's 2 and the Jacobian's 19)."""
+REDUCED_LINEAR_ARRAYS = 8
+"""Length-``T`` arrays the reduced closed form keeps alive per pass (measured: the BDF
+program's buffers grow 12 bytes per unit of ``T`` from N = 64 to 256, CPU; rounded up)."""
+BUFFER_FLOATS_PER_STEP = {"bdf": 6 * 19, "tsit5": 32 * 19, "kvaerno5": 32 * 19}
+"""Floats the dense output keeps per step of the step budget (measured on CPU: BDF's 6 history
+rows of θ; diffrax's Tsit5, with its stages and the continued solve, 32 rows)."""
 
 
 def closed_form_floats(model: Model, n_pad: int) -> int:
@@ -86,9 +93,26 @@ def size_text(n_bytes: float) -> str:
     return f"{n_bytes:.3g} {units[step]}"
 
 
+def check_fits(need: Callable[[int], int], size: int, name: str) -> None:
+    """``ValueError`` in one line if ``need(size)`` bytes exceed :func:`available_bytes`: the
+    need, what is available and the largest ``name`` that fits (``need`` grows with the size)."""
+    have, source = available_bytes()
+    wanted = need(size)
+    if wanted <= have:
+        return
+    low, high = 0, size  # need(low) fits (or low = 0), need(high) does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if need(mid) <= have else (low, mid)
+    fits = f"the largest {name} that fits is {low}" if low else f"no {name} fits; lower the other sizes"
+    raise ValueError(
+        f"{name} = {size} needs about {size_text(wanted)} of memory and {size_text(have)} is available "
+        f"({source}); {fits}"
+    )
+
+
 def check_memory(model: Model, n_pairs: int, solver: str, max_steps, precision: str, *, theta0=None, batch=1):
-    """``ValueError`` in one line if a run at the largest length ``n_pairs`` needs more memory
-    than is available: the need, what is available and the largest ``N`` that fits.
+    """:func:`check_fits` for an ODE run at the largest length ``n_pairs`` (the largest ``N``).
 
     ``model`` and ``theta0`` pick the closed form (:func:`~induction_ode.reduced.program_model`),
     ``solver`` is the requested one (``"auto"`` resolves per ``N``), ``max_steps`` the step
@@ -106,16 +130,33 @@ def check_memory(model: Model, n_pairs: int, solver: str, max_steps, precision: 
         chosen = resolve_solver(solver, n)
         return run_bytes(static, n, chosen, step_budget(max_steps, n, chosen), itemsize, batch)
 
-    have, source = available_bytes()
-    wanted = need(n_pairs)
-    if wanted <= have:
-        return
-    low, high = 0, n_pairs  # need(low) fits (or low = 0), need(high) does not
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if need(mid) <= have else (low, mid)
-    fits = f"the largest N that fits is {low}" if low else "no N fits"
-    raise ValueError(
-        f"N = {n_pairs} needs about {size_text(wanted)} of memory and {size_text(have)} is available "
-        f"({source}); {fits}"
-    )
+    check_fits(need, n_pairs, "N")
+
+
+TRAINING_ARRAYS = 16
+"""Arrays of a training step's activations kept per sequence (forward values, gradients)."""
+
+
+def crosscheck_bytes(n_pairs: int, d: int, batch: int, eval_batch: int) -> int:
+    """Bytes of :func:`~induction_ode.crosscheck`'s full-weight training (float64): each
+    sequence's ``T × d`` tokens and ``T × T`` attention, for the batch and the held-out batch."""
+    t = 2 * n_pairs + 1
+    return 8 * TRAINING_ARRAYS * (batch + eval_batch) * t * (d + t)
+
+
+def standard_bytes(n_pairs: int, d_model: int, heads: int, batch: int, seeds: int, eval_batch: int) -> int:
+    """Bytes of a standard transformer's training (float32, ``seeds`` trained together): two
+    layers' ``T × D`` activations and ``H × T × T`` attention per sequence, and the weights
+    with Adam's two moments."""
+    t = 2 * n_pairs + 1
+    activations = TRAINING_ARRAYS * (batch + eval_batch) * 2 * t * (d_model + heads * t)
+    weights = 3 * 10 * d_model * d_model
+    return 4 * seeds * (activations + weights)
+
+
+def ngram_bytes(vocab_size: int, order: int, length: int, heads: int, n_train: int, draws: int) -> int:
+    """Bytes of an n-gram run (float64): each training sequence's kernel (``S^n`` numbers) and
+    its one-hot tokens and head features, and the criterion's chunks of 500 kernels."""
+    kernel = vocab_size**order
+    per_sequence = kernel + TRAINING_ARRAYS * length * (vocab_size + heads)
+    return 8 * (n_train * per_sequence + min(draws, 500) * kernel * 4)

@@ -50,7 +50,7 @@ RULES: dict[str, Range] = {
     "n_pairs": COUNT,
     "n_min": COUNT,
     "n_max": COUNT,
-    "num": COUNT,
+    "num": Range(1, 1000, integer=True),
     "fit_last": Range(2, integer=True),
     "rtol": TOLERANCE,
     "atol": TOLERANCE,

@@ -12,10 +12,13 @@ from pathlib import Path
 import typer
 
 from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..memory import check_fits, standard_bytes
 from ..tables import formatted, number, print_table
 from ..validation import check_values
 
 DEFAULT_CLAMPS = "none,previous_token,match,copy,match+copy"
+EVAL_BATCH = 512
+"""The held-out batch (:class:`~induction_ode.standard.TrainConfig`'s default)."""
 
 
 def standard(
@@ -89,6 +92,8 @@ def _settings(o: dict):
     numbers = ("n_pairs", "heads", "d_model", "clamp_from", "steps", "lr", "seed", "seeds", "batch", "labels")
     check_values(flag=True, eval_every=o["eval_every"], **{k: o[k] for k in numbers})
     n_pairs = o["n_pairs"] if o["n_pairs"] is not None else (2 if singh else 4)
+    sizes = (n_pairs, o["d_model"], o["heads"])
+    check_fits(lambda b: standard_bytes(*sizes, b, o["seeds"], EVAL_BATCH), o["batch"], "--batch")
     labels = o["labels"] if o["labels"] is not None else (5 if singh else n_pairs)
     if labels < n_pairs:
         raise UsageError(f"--labels must be >= --n-pairs = {n_pairs}, got {labels}")
