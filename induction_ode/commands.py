@@ -55,14 +55,21 @@ def run_command(body, resumable: bool = False):
     """Run a command body and return what it returns.
 
     A library ``ValueError`` or a :class:`UsageError` becomes one line on stderr and exit code
-    2. Ctrl-C becomes one line with the command that continues the run (``--resume`` where
-    the command keeps finished work, ``resumable``) and exit code :data:`INTERRUPTED`.
+    2; a ``RuntimeError`` (a solver that failed, XLA) its first line and exit code 1. Ctrl-C
+    becomes one line with the command that continues the run (``--resume`` where the command
+    keeps finished work, ``resumable``) and exit code :data:`INTERRUPTED`.
     """
     try:
         return body()
     except (UsageError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
+    except typer.Exit:  # a RuntimeError too, but already said
+        raise
+    except RuntimeError as err:  # a run that failed (the solver, XLA): its first line, exit code 1
+        first = (str(err).strip() or type(err).__name__).splitlines()[0]
+        typer.echo(f"Error: {first}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt as err:
         again = command_line(get_current_context(), "--resume" if resumable else None)
         kept = "finished work is kept; continue with" if resumable else "nothing was kept; run again with"

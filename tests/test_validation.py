@@ -140,3 +140,13 @@ def test_plot_of_a_damaged_record_names_the_file_and_the_fix(case, tmp_path):
 def test_a_record_older_than_the_format_field_still_reads(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(SWEEP))
     assert read_record(tmp_path / "old.json", ("sweep",), "fix") == SWEEP
+
+
+def test_a_failed_run_is_one_line_with_exit_code_1(monkeypatch, tmp_path):
+    def fail(out):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 8 bytes.\n*** stack trace ***")
+
+    monkeypatch.setattr("induction_ode.cli.out_dir", fail)
+    result = runner.invoke(app, ["simulate", "--n-pairs", "2"])
+    assert result.exit_code == 1
+    assert result.output == "Error: RESOURCE_EXHAUSTED: Out of memory allocating 8 bytes.\n"
