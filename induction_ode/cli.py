@@ -22,7 +22,7 @@ from .commands import (
     run_command,
     select_device,
 )
-from .memory import check_fits, check_memory, crosscheck_bytes
+from .memory import check_fits, crosscheck_bytes
 from .ngram.command import ngram
 from .standard.command import standard
 from .tables import formatted, number, print_table
@@ -144,7 +144,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         free=options["free"],
         **options["network"],
     )
-    from .ode import check_precision, resolve_solver
+    from .ode import check_memory, check_precision, resolve_solver
     from .sweeps import BATCHINGS
 
     resolve_solver(options["solver"], max(lengths))
@@ -317,6 +317,8 @@ def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
     select_device(device)
     check("n_pairs", n_pairs, flag=True)
     checked = _model(n_pairs, **model)
+    from .ode import check_memory
+
     check_memory(checked, n_pairs, solver, None, "float64")
     return checked
 

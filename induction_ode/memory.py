@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import Model
 
+# Measured with ``python benchmarks/memory_buffers.py`` (XLA's temporary buffers of one length's
+# emergence program, float64, CPU of the development machine): BDF, dense form, 10.5 / 33.0 /
+# 108.2 MB at N = 16 / 48 / 96, i.e. 7.5 MB + 339 floats per T²; Tsit5, dense form, 80.5 /
+# 92.5 / 365 MB, almost all its dense output; BDF, reduced form, 8.18 MB at N = 64 and 256.
 DENSE_SQUARE_ARRAYS = 16
 """``T × T`` arrays the dense closed form keeps alive per pass of one evaluation of the vector
-field (measured: 339 floats per ``T²`` in XLA's buffers of the BDF emergence program, CPU,
-N = 16 and 48: 16 per pass over the gradient's 2 and the Jacobian's 19)."""
+field (339 floats per ``T²`` over the gradient's 2 passes and the Jacobian's 19)."""
 REDUCED_LINEAR_ARRAYS = 8
-"""Length-``T`` arrays the reduced closed form keeps alive per pass (measured: the BDF
-program's buffers grow 12 bytes per unit of ``T`` from N = 64 to 256, CPU; rounded up)."""
+"""Length-``T`` arrays the reduced closed form keeps alive per pass (its buffers grew 12 bytes
+per unit of ``T`` from N = 64 to 256; rounded up)."""
 BUFFER_FLOATS_PER_STEP = {"bdf": 6 * 19, "tsit5": 32 * 19, "kvaerno5": 32 * 19}
-"""Floats the dense output keeps per step of the step budget (measured on CPU: BDF's 6 history
-rows of θ; diffrax's Tsit5, with its stages and the continued solve, 32 rows)."""
+"""Floats the dense output keeps per step of the step budget: BDF's 6 history rows of θ;
+diffrax's Tsit5 32 rows (its stages, the continued solve; kvaerno5 taken as the same)."""
 
 
 def closed_form_floats(model: Model, n_pad: int) -> int:
@@ -68,7 +71,7 @@ def available_bytes() -> tuple[int, str]:
     if override:
         try:
             return int(float(override)), "$INDUCTION_ODE_MEMORY"
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"$INDUCTION_ODE_MEMORY must be a number of bytes, got {override!r}") from None
     import jax
 
@@ -109,28 +112,6 @@ def check_fits(need: Callable[[int], int], size: int, name: str) -> None:
         f"{name} = {size} needs about {size_text(wanted)} of memory and {size_text(have)} is available "
         f"({source}); {fits}"
     )
-
-
-def check_memory(model: Model, n_pairs: int, solver: str, max_steps, precision: str, *, theta0=None, batch=1):
-    """:func:`check_fits` for an ODE run at the largest length ``n_pairs`` (the largest ``N``).
-
-    ``model`` and ``theta0`` pick the closed form (:func:`~induction_ode.reduced.program_model`),
-    ``solver`` is the requested one (``"auto"`` resolves per ``N``), ``max_steps`` the step
-    budget (``None``: the default of each ``N``) and ``batch`` the lengths solved at once.
-    """
-    import numpy as np
-
-    from .ode import check_precision, resolve_solver, step_budget
-    from .reduced import program_model
-
-    itemsize = np.dtype(check_precision(precision)).itemsize
-    static = program_model(model, theta0)
-
-    def need(n):
-        chosen = resolve_solver(solver, n)
-        return run_bytes(static, n, chosen, step_budget(max_steps, n, chosen), itemsize, batch)
-
-    check_fits(need, n_pairs, "N")
 
 
 TRAINING_ARRAYS = 16

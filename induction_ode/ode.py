@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
 from .loss import check_theta, query_weights
-from .memory import check_memory
+from .memory import check_fits, run_bytes
 from .model import Model
 from .reduced import program_model
 from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
@@ -86,6 +86,21 @@ def check_model(model, n_max: int) -> Model:
     if not isinstance(model, Model):
         raise ValueError(f"model must be an induction_ode.Model, got {type(model).__name__}")
     return model.check(n_max)
+
+
+def check_memory(model, n_pairs: int, solver: str, max_steps, precision: str, *, theta0=None, batch=1):
+    """:func:`~induction_ode.memory.check_fits` for a run whose largest length is ``n_pairs``:
+    ``ValueError`` with the need, the memory available and the largest ``N`` that fits.
+    ``solver`` (``"auto"`` resolves per ``N``) and ``max_steps`` (``None``: each ``N``'s
+    default) as in :func:`simulate`; ``batch``: the lengths solved at once on one device."""
+    itemsize = np.dtype(check_precision(precision)).itemsize
+    static = program_model(model, theta0)
+
+    def need(n):
+        chosen = resolve_solver(solver, n)
+        return run_bytes(static, n, chosen, step_budget(max_steps, n, chosen), itemsize, batch)
+
+    check_fits(need, n_pairs, "N")
 
 
 def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from .memory import check_memory
 from .model import Model
 from .ode import (
     Emergence,
+    check_memory,
     check_model,
     check_precision,
     compiled_emergence,
