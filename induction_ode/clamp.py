@@ -19,6 +19,7 @@ import numpy as np
 
 from .loss import check_patterns
 from .subspace import N_PARAMS, PARAM_NAMES, param_index
+from .validation import check
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,7 @@ class Clamp:
             if not np.isfinite(value):
                 raise ValueError(f"clamp value for {name} must be finite, got {value}")
         check_patterns(self.patterns)
-        if not np.isfinite(self.t_on) or self.t_on < 0:
-            raise ValueError(f"clamp time t_on must be >= 0, got {self.t_on}")
+        check("t_on", self.t_on)
 
     @classmethod
     def make(cls, values: Mapping[str, float] | None = None, patterns=(), t_on: float = 0.0) -> Clamp:

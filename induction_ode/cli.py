@@ -7,17 +7,29 @@ and turns bad input into a one-line error with exit code 2.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import typer
 
-from .commands import UsageError, out_dir, progress_bar, run_command, select_device
+from .commands import (
+    OneLineErrors,
+    UsageError,
+    interruptible,
+    out_dir,
+    progress_bar,
+    run_command,
+    select_device,
+)
+from .memory import check_fits, crosscheck_bytes
 from .ngram.command import ngram
 from .standard.command import standard
 from .tables import formatted, number, print_table
+from .validation import check, check_values
 
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
     pretty_exceptions_show_locals=False,
     help="Watch an induction head form: the 19-parameter gradient-flow ODE of a two-layer attention-only "
@@ -28,17 +40,20 @@ SHORT = {"alpha3": "α3", "beta2": "β2", "gamma3": "γ3"}
 
 
 def _lengths(n_pairs: str | None, n_min: int, n_max: int, num: int) -> list[int]:
+    check_values(flag=True, n_min=n_min, n_max=n_max, num=num)
     if n_pairs is not None:
         try:
             values = [int(v) for v in n_pairs.split(",") if v.strip()]
         except ValueError:
             raise UsageError(f"--n-pairs must be comma-separated integers >= 1, got {n_pairs!r}") from None
+        for v in values:
+            check("n_pairs", v, flag=True)
     else:
-        if n_min < 1 or n_max < n_min or num < 1:
-            raise UsageError("need 1 <= --n-min <= --n-max and --num >= 1")
+        if n_max < n_min:
+            raise UsageError(f"--n-max must be >= --n-min = {n_min}, got {n_max}")
         import numpy as np
 
-        values = sorted({int(round(v)) for v in np.geomspace(n_min, n_max, num)})
+        values = sorted({int(round(v)) for v in np.geomspace(float(n_min), float(n_max), num)})
     if not values or min(values) < 1:
         raise UsageError(f"--n-pairs must be comma-separated integers >= 1, got {n_pairs!r}")
     return values
@@ -108,7 +123,8 @@ def sweep(
         solver=solver,
         batching=batching,
     )
-    run_command(lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device))
+    body = lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device)  # noqa: E731
+    run_command(body, resumable=True)
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -117,10 +133,9 @@ def _names(text: str | None) -> list[str] | None:
 
 def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     select_device(device)
-    lengths = _lengths(n_pairs, n_min, n_max, num)
     t_max, rtol = options["t_max"], options["rtol"]
-    if t_max is not None and not t_max > 0:
-        raise UsageError(f"--t-max must be > 0, got {t_max}")
+    check_values(flag=True, rtol=rtol, t_max=t_max, fit_last=fit_last)
+    lengths = _lengths(n_pairs, n_min, n_max, num)
     # The library's own checks (mask, loss, metric width, free names, solver), before any work.
     model = _model(
         max(lengths),
@@ -129,13 +144,14 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         free=options["free"],
         **options["network"],
     )
-    from .ode import check_precision, resolve_solver
+    from .ode import check_memory, check_precision, resolve_solver
     from .sweeps import BATCHINGS
 
     resolve_solver(options["solver"], max(lengths))
     check_precision(options["precision"])
     if options["batching"] not in BATCHINGS:
         raise UsageError(f"unknown batching {options['batching']!r}; allowed: {', '.join(BATCHINGS)}")
+    check_memory(model, max(lengths), options["solver"], None, options["precision"])
     out = out_dir(out)
     config = dict(
         model.to_json(),
@@ -147,21 +163,18 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     )
     from rich.console import Console
 
-    from .records import emergence_record, environment, read_json, with_legacy, write_json
+    from .records import emergence_record, environment, with_legacy, write_json
     from .sweeps import sweep as run_sweep
 
     path = out / "results.json"
     done: dict[int, dict] = {}
     if resume and path.exists():
-        old = read_json(path)
-        if old.get("kind") != "sweep":
-            raise UsageError(f"--resume: {path} is not a sweep record")
+        old, done = _finished_lengths(path)
         old_config = with_legacy(old.get("config", {}))
         changed = [k for k in sorted(set(config) | set(old_config)) if old_config.get(k) != config.get(k)]
         if changed:
             diffs = "; ".join(f"{k}={old_config.get(k)!r} there, {config.get(k)!r} here" for k in changed)
             raise UsageError(f"--resume: {path} was written with another configuration ({diffs})")
-        done = {r["n_pairs"]: r for r in old["lengths"]}
     elif path.exists() and not resume:
         path.unlink()
     console = Console(stderr=True)
@@ -170,11 +183,13 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
         console.print(f"resuming: {len(done)} length(s) on disk, {len(todo)} to run")
     record = dict(kind="sweep", config=config, environment=environment(), lengths=list(done.values()))
     start = time.perf_counter()
+    writing = threading.Lock()  # Ctrl-C takes it: the record on disk stays whole
 
     def save():
-        record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
-        record["wall_time"] = time.perf_counter() - start
-        write_json(path, record)
+        with writing:
+            record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
+            record["wall_time"] = time.perf_counter() - start
+            write_json(path, record)
 
     if todo:
         with progress_bar(console) as progress:
@@ -188,7 +203,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 save()
                 progress.advance(task)
 
-            run_sweep(
+            work = lambda: run_sweep(  # noqa: E731
                 todo,
                 t_max,
                 model=model,
@@ -200,7 +215,22 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
                 group_size=1,
                 on_result=finished,
             )
+            interruptible(work, writing)
     _finish_sweep(record, done, fit_last, out, console, save)
+
+
+def _finished_lengths(path: Path) -> tuple[dict, dict[int, dict]]:
+    """The sweep record at ``path`` and its finished lengths by ``N``, for ``--resume``; a
+    damaged record is a one-line error that names the file and the way out."""
+    from .records import read_record
+
+    fix = "delete it, or pass another --out, to start the sweep over"
+    old = read_record(path, ("sweep",), fix)
+    lengths = old.get("lengths")
+    ok = isinstance(old.get("config", {}), dict) and isinstance(lengths, list)
+    if not ok or not all(isinstance(r, dict) and isinstance(r.get("n_pairs"), int) for r in lengths):
+        raise UsageError(f"{path} is damaged (its config or lengths are not a sweep's); {fix}")
+    return old, {r["n_pairs"]: r for r in lengths}
 
 
 def _finish_sweep(record, done, fit_last, out, console, save):
@@ -282,15 +312,19 @@ def simulate(
     run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate))
 
 
-def _one_length(n_pairs: int, device: str, **model):
-    """Shared checks of the single-length commands; returns the checked model."""
+def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
+    """Shared checks of the single-length commands (the model, its memory); returns the model."""
     select_device(device)
-    if n_pairs < 1:
-        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
-    return _model(n_pairs, **model)
+    check("n_pairs", n_pairs, flag=True)
+    checked = _model(n_pairs, **model)
+    from .ode import check_memory
+
+    check_memory(checked, n_pairs, solver, None, "float64")
+    return checked
 
 
 def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate):
+    check_values(flag=True, rtol=rtol, t_max=t_max)
     model = _one_length(n_pairs, device, metric=metric, loss=loss, **network)
     out = out_dir(out)
     import jax
@@ -361,10 +395,16 @@ def crosscheck(
     run_command(lambda: _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device))
 
 
+CROSSCHECK_EVAL_BATCH = 4096
+"""The held-out batch of :func:`~induction_ode.crosscheck` (its default)."""
+
+
 def _crosscheck(n_pairs, d, batch, steps, lr, seed, network, out, device):
     select_device(device)
-    if d < 2 * n_pairs or n_pairs < 1:
+    check_values(flag=True, n_pairs=n_pairs, d=d, batch=batch, steps=steps, lr=lr, seed=seed)
+    if d < 2 * n_pairs:
         raise UsageError(f"need --n-pairs >= 1 and --d >= 2N = {2 * n_pairs}, got N={n_pairs}, d={d}")
+    check_fits(lambda b: crosscheck_bytes(n_pairs, d, b, CROSSCHECK_EVAL_BATCH), batch, "--batch")
     _model(n_pairs, **network)
     out = out_dir(out)
     from rich.console import Console
@@ -418,7 +458,8 @@ def clamp(
 
 
 def _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device):
-    model = _one_length(n_pairs, device, metric=metric, **network)
+    check_values(flag=True, t_on=t_on, rtol=rtol)
+    model = _one_length(n_pairs, device, solver, metric=metric, **network)
     from .clamp import Clamp
     from .ode import resolve_solver
 
@@ -490,13 +531,15 @@ def plot(
     def body():
         if not record.is_file():
             raise UsageError(f"no such file: {record}")
-        from .records import read_json
+        from .records import read_record
 
-        data = read_json(record)
-        if data.get("kind") not in RECORD_KINDS:
-            kinds = ", ".join(RECORD_KINDS[:-1]) + f" or {RECORD_KINDS[-1]}"
-            raise UsageError(f"{record} is not a {kinds} record (kind={data.get('kind')!r})")
-        for p in _figures(data, record.parent):
+        fix = "run the command that writes it again"
+        data = read_record(record, RECORD_KINDS, fix)
+        try:
+            paths = _figures(data, record.parent)
+        except (KeyError, IndexError, TypeError) as err:  # a field missing or of the wrong type
+            raise UsageError(f"{record} is damaged ({type(err).__name__}: {err}); {fix}") from None
+        for p in paths:
             typer.echo(f"wrote {p}")
 
     run_command(body)

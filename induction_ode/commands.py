@@ -1,4 +1,4 @@
-"""What the command line's commands share: one-line errors, the JAX device, the output
+"""What the command line's commands share: one-line errors, Ctrl-C, the JAX device, the output
 directory and the progress bar.
 
 Every model family's command module (:mod:`induction_ode.cli`, :mod:`induction_ode.ngram.command`,
@@ -9,23 +9,122 @@ nothing here imports JAX at module level (``--help`` answers at once).
 from __future__ import annotations
 
 import os
+import shlex
+import sys
+import threading
 from pathlib import Path
 
 import typer
+from typer._click import exceptions as click_errors  # typer >= 0.29 carries its own click
+from typer._click.globals import get_current_context
+from typer.core import TyperGroup
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by Ctrl-C (SIGINT), as shells report it (128 + 2)."""
 
 
 class UsageError(Exception):
     """Bad input from the user: reported in one line, exit code 2."""
 
 
-def run_command(body):
-    """Run a command body and return what it returns; a library ``ValueError`` or a
-    :class:`UsageError` becomes one line on stderr and exit code 2."""
+class Abandoned(KeyboardInterrupt):
+    """Ctrl-C while a worker thread of :func:`interruptible` runs compiled code."""
+
+
+class OneLineErrors(TyperGroup):
+    """The command group, with click's parse errors (an unknown option, ``--steps abc``) in
+    one line, ``Error: …`` and exit code 2, like every other bad value."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click_errors.NoArgsIsHelpError as err:  # the help, already printed
+            sys.exit(err.exit_code)
+        except click_errors.ClickException as err:
+            typer.echo(f"Error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def run_command(body, resumable: bool = False):
+    """Run a command body and return what it returns.
+
+    A library ``ValueError`` or a :class:`UsageError` becomes one line on stderr and exit code
+    2; a ``RuntimeError`` (a solver that failed, XLA) its first line and exit code 1. Ctrl-C
+    becomes one line with the command that continues the run (``--resume`` where the command
+    keeps finished work, ``resumable``) and exit code :data:`INTERRUPTED`.
+    """
     try:
         return body()
     except (UsageError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
+    except typer.Exit:  # a RuntimeError too, but already said
+        raise
+    except RuntimeError as err:  # a run that failed (the solver, XLA): its first line, exit code 1
+        first = (str(err).strip() or type(err).__name__).splitlines()[0]
+        typer.echo(f"Error: {first}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt as err:
+        again = command_line(get_current_context(), "--resume" if resumable else None)
+        kept = "finished work is kept; continue with" if resumable else "nothing was kept; run again with"
+        typer.echo(f"Interrupted: {kept}: {again}", err=True)
+        if isinstance(err, Abandoned):  # the interpreter's exit would abort inside the worker's XLA call
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(INTERRUPTED)
+        raise typer.Exit(INTERRUPTED) from None
+
+
+def interruptible(work, lock: threading.Lock):
+    """``work()``, run in a worker thread so that Ctrl-C stops the command at once, even in
+    the middle of a compiled computation (which holds the main thread until it returns).
+
+    ``lock`` guards every write of finished work. On Ctrl-C it is taken (a write under way
+    ends first) and kept, so nothing is written after, and :class:`Abandoned` goes on to
+    :func:`run_command`, which ends the process with the worker in it.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # handed to the main thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        lock.acquire()
+        raise Abandoned from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def command_line(ctx: typer.Context, extra: str | None = None) -> str:
+    """The ``induction-ode`` command line of the running command with the options it was
+    given (those that differ from their defaults), and the flag ``extra`` if not already on."""
+    words = ["induction-ode", ctx.info_name]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False) and value != param.default:
+            words.append(param.opts[0] if value or not param.secondary_opts else param.secondary_opts[0])
+        elif value != param.default and value is not None:
+            words += [param.opts[0], str(value)]
+    if extra is not None and extra not in words:
+        words.append(extra)
+    return shlex.join(words)
 
 
 def select_device(device: str) -> None:

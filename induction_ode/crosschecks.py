@@ -12,9 +12,11 @@ from dataclasses import asdict, dataclass
 import jax
 import numpy as np
 
+from .memory import check_fits, crosscheck_bytes
 from .model import Model
 from .ode import emergence_time, simulate
 from .transformer import train
+from .validation import check_values
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,9 @@ def crosscheck(
     Returns:
         A :class:`CrossCheck`.
     """
+    check_values(n_pairs=n_pairs, d=d, batch=batch, steps=steps, lr=lr, seed=seed)
+    check_values(record_every=record_every, eval_batch=eval_batch)
+    check_fits(lambda b: crosscheck_bytes(n_pairs, d, b, eval_batch), batch, "batch")
     settings = dict(
         n_pairs=n_pairs,
         d=d,

@@ -23,6 +23,7 @@ from .loss import PATTERN_CLAMPS
 from .model import Model
 from .ode import Emergence, emergence_time, simulate
 from .subspace import PARAM_NAMES, param_index
+from .validation import check_values
 
 CLAMP_SETS = tuple("+".join(c) for r in (1, 2) for c in itertools.combinations(PATTERN_CLAMPS, r))
 """The single pattern clamps and every pair: ``previous_token``, …, ``match+copy``."""
@@ -204,6 +205,7 @@ def clamp_experiment(
     Returns:
         A :class:`ClampExperiment`.
     """
+    check_values(t_on=t_on, n_points=n_points)
     clamps = [Clamp.parse(c, t_on) if isinstance(c, str) else c for c in clamps]
     model = (Model() if model is None else model).replace(clamp=None)
     ref_e = emergence_time(n_pairs, model=model, **kwargs)

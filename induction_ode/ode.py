@@ -19,10 +19,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
 from .loss import check_theta, query_weights
+from .memory import check_fits, run_bytes
 from .model import Model
 from .reduced import program_model
 from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
+from .validation import check, check_values
 
 PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -84,6 +86,21 @@ def check_model(model, n_max: int) -> Model:
     if not isinstance(model, Model):
         raise ValueError(f"model must be an induction_ode.Model, got {type(model).__name__}")
     return model.check(n_max)
+
+
+def check_memory(model, n_pairs: int, solver: str, max_steps, precision: str, *, theta0=None, batch=1):
+    """:func:`~induction_ode.memory.check_fits` for a run whose largest length is ``n_pairs``:
+    ``ValueError`` with the need, the memory available and the largest ``N`` that fits.
+    ``solver`` (``"auto"`` resolves per ``N``) and ``max_steps`` (``None``: each ``N``'s
+    default) as in :func:`simulate`; ``batch``: the lengths solved at once on one device."""
+    itemsize = np.dtype(check_precision(precision)).itemsize
+    static = program_model(model, theta0)
+
+    def need(n):
+        chosen = resolve_solver(solver, n)
+        return run_bytes(static, n, chosen, step_budget(max_steps, n, chosen), itemsize, batch)
+
+    check_fits(need, n_pairs, "N")
 
 
 def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):
@@ -354,13 +371,6 @@ def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver,
     return ys, eff, losses, ok
 
 
-def check_positive(name, value):
-    """``value`` as a float; ``ValueError`` unless it is finite and > 0."""
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
 def initial_theta(theta0, dtype):
     """θ(0): zeros, or ``theta0`` checked (:func:`~induction_ode.loss.check_theta`)."""
     return jnp.zeros(N_PARAMS, dtype) if theta0 is None else check_theta(theta0, dtype)
@@ -402,11 +412,13 @@ def simulate(
         A :class:`Trajectory`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = check_positive("t_max", t_max)
+    t_max = check("t_max", t_max)
+    check_values(rtol=rtol, atol=atol, max_steps=max_steps, chunks=chunks)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
     max_steps = step_budget(max_steps, n_pairs, solver)
+    check_memory(model, n_pairs, solver, max_steps, precision, theta0=theta0)
     ts = np.linspace(0.0, t_max, 401) if ts is None else np.asarray(ts, np.float64)
     if ts.ndim != 1 or ts.size < 2 or ts[0] != 0 or np.any(np.diff(ts) <= 0) or ts[-1] > t_max:
         raise ValueError("ts must be an increasing 1-D grid in [0, t_max] starting at 0")
@@ -693,11 +705,13 @@ def emergence_time(
     defaults to :func:`default_t_max`. Other arguments as in :func:`simulate`.
     """
     n_pairs = check_n_pairs(n_pairs)
-    t_max = default_t_max(n_pairs) if t_max is None else check_positive("t_max", t_max)
+    t_max = default_t_max(n_pairs) if t_max is None else check("t_max", t_max)
+    check_values(rtol=rtol, atol=atol, max_steps=max_steps)
     dtype = check_precision(precision)
     model = check_model(model, n_pairs)
     solver = resolve_solver(solver, n_pairs)
     max_steps = step_budget(max_steps, n_pairs, solver)
+    check_memory(model, n_pairs, solver, max_steps, precision, theta0=theta0)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     static = program_model(model, theta0)  # the reduced closed form where it is exact
     program = compiled_emergence(static, solver, n_pairs, max_steps, mesh, 1, precision)

@@ -1,8 +1,9 @@
 """JSON records of runs: configuration, versions, device, wall time, and results.
 
-Every record is a dict with ``"kind"`` (``"sweep"``, ``"simulate"`` or ``"crosscheck"``),
-``"config"`` (the arguments that define the run), ``"environment"`` and the results. A figure
-can always be redrawn from its record (:mod:`induction_ode.plots`).
+Every record is a dict with ``"kind"`` (``"sweep"``, ``"simulate"``, ``"crosscheck"``,
+``"clamp"``, ``"standard"`` or ``"ngram"``), ``"format"`` (:data:`RECORD_FORMAT`), ``"config"``
+(the arguments that define the run), ``"environment"`` and the results. A figure can always be
+redrawn from its record (:mod:`induction_ode.plots`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import numpy as np
 from .model import Model
 from .ode import Emergence
 from .subspace import KEY_PARAMS
+
+RECORD_FORMAT = 1
+"""The layout of the records this version writes. Records without ``"format"`` predate it and
+read as format 1 (their missing options as :data:`LEGACY_CONFIG` says); a larger number is a
+record of a newer version, which this one refuses rather than misreads."""
 
 LEGACY_CONFIG = dict(positions="sinusoidal", query="uniform")
 """What a record written before an option existed ran with: the sinusoidal code (the only one
@@ -73,14 +79,49 @@ def _clean(value):
 
 
 def write_json(path: Path, record: dict) -> None:
-    """Write atomically (a temporary file, then rename), so a kill never leaves half a file."""
+    """Write atomically (a temporary file, then rename), so a kill never leaves half a file and
+    an interrupt (Ctrl-C) no temporary one. A record (a dict with ``"kind"``) is stamped with
+    :data:`RECORD_FORMAT`."""
+    if isinstance(record, dict) and "kind" in record:
+        record = {"format": RECORD_FORMAT, **record}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=2))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(_clean(record), indent=2))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict:
+    """The JSON in ``path``, unchecked (scripts that know what they read; the command line
+    reads records with :func:`read_record`)."""
     return json.loads(Path(path).read_text())
+
+
+def read_record(path: Path, kinds: tuple[str, ...], fix: str) -> dict:
+    """The record in ``path``, checked to be JSON, of one of ``kinds`` and of a format this
+    version reads; else ``ValueError`` in one line that names the file and ends with ``fix``
+    (what the user should do)."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {path} ({getattr(err, 'strerror', None) or err}); {fix}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        what = f"{err.msg}, line {err.lineno} column {err.colno}"
+        raise ValueError(f"{path} is not valid JSON: truncated or damaged ({what}); {fix}") from None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in kinds:
+        names = ", ".join(kinds[:-1]) + (" or " if len(kinds) > 1 else "") + kinds[-1]
+        raise ValueError(f"{path} is not a {names} record (kind={kind!r}); {fix}")
+    version = data.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version > RECORD_FORMAT:
+        raise ValueError(
+            f"{path} has record format {version!r}, newer than the {RECORD_FORMAT} this version reads; "
+            f"upgrade induction_ode, or {fix}"
+        )
+    return data
 
 
 def emergence_record(e: Emergence, wall_time: float) -> dict:

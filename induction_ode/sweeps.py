@@ -31,8 +31,8 @@ from jax.sharding import Mesh
 from .model import Model
 from .ode import (
     Emergence,
+    check_memory,
     check_model,
-    check_positive,
     check_precision,
     compiled_emergence,
     default_t_max,
@@ -44,6 +44,7 @@ from .ode import (
 from .reduced import program_model
 from .subspace import KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
+from .validation import check, check_values
 
 BATCHINGS = ("padded", "bucketed")
 
@@ -133,15 +134,16 @@ def sweep(
         A :class:`SweepResult`, in the order of ``n_pairs_list``.
     """
     lengths = check_lengths(n_pairs_list)
+    check_values(rtol=rtol, atol=atol, max_steps=max_steps, group_size=group_size)
     if batching not in BATCHINGS:
         raise ValueError(f"unknown batching {batching!r}; allowed: {', '.join(BATCHINGS)}")
     dtype = check_precision(precision)
     if t_max is None:
         t_maxes = [default_t_max(n) for n in lengths]
     elif np.ndim(t_max) == 0:
-        t_maxes = [check_positive("t_max", t_max)] * len(lengths)
+        t_maxes = [check("t_max", t_max)] * len(lengths)
     else:
-        t_maxes = [check_positive("t_max", t) for t in t_max]
+        t_maxes = [check("t_max", t) for t in t_max]
         if len(t_maxes) != len(lengths):
             raise ValueError(f"t_max has {len(t_maxes)} entries for {len(lengths)} lengths")
     model = check_model(model, max(lengths))
@@ -151,6 +153,8 @@ def sweep(
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = Mesh(np.array(devices), ("lengths",))
     n_dev = len(devices)
+    per_device = -(-min(len(lengths), group_size or len(lengths)) // n_dev)
+    check_memory(model, max(lengths), solver, max_steps, precision, theta0=theta0, batch=per_device)
 
     if batching == "padded":
         buckets = {max(lengths): list(range(len(lengths)))}

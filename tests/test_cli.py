@@ -202,7 +202,7 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
         (["clamp", "--n-pairs", "2", "--clamps", "match,induction"], "unknown clamp"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha9=1"], "alpha9"),
         (["clamp", "--n-pairs", "2", "--clamps", "alpha3=x"], "not a number"),
-        (["clamp", "--n-pairs", "2", "--t-on", "-1"], "t_on"),
+        (["clamp", "--n-pairs", "2", "--t-on", "-1"], "--t-on"),
         (["clamp", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
     ],
 )

@@ -11,7 +11,9 @@ from pathlib import Path
 import typer
 
 from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..memory import check_fits, ngram_bytes
 from ..tables import formatted, number, print_table
+from ..validation import check_values
 
 
 def ngram(
@@ -68,10 +70,17 @@ def ngram(
 
 def _ngram(preset_name, options, out, device):
     select_device(device)
+    numbers = {k: v for k, v in options.items() if k not in ("flow", "window", "loss")}
+    check_values(family="ngram", flag=True, **numbers)
     from ..records import environment, write_json
     from .experiment import preset, run
+    from .model import n_patterns
 
     settings = preset(preset_name, **options)  # validates every setting (ValueError → one line)
+    task, arch = settings.task, settings.arch
+    n_patterns(arch, own=bool(settings.full_steps))  # the layer-1 pattern table fits
+    sizes = (task.vocab_size, task.order, task.length, arch.heads)
+    check_fits(lambda k: ngram_bytes(*sizes, k, settings.draws), settings.n_train, "--n-train")
     if settings.flow and settings.full_steps:
         raise UsageError("--flow trains the reduced model only; drop --full-steps")
     out = out_dir(out)

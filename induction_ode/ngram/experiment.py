@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..validation import check_values
 from . import phases as ph
 from .criterion import Criterion, chi2_mutual_information
 from .dynamics import Trajectory, gradient_descent, gradient_flow
@@ -66,8 +67,7 @@ class Settings:
         check_int(self.full_steps, "full_steps", 0)
         if self.steps == 0 and (self.flow or self.full_steps == 0):
             raise ValueError("steps = 0 trains the full model only: it needs full_steps >= 1 and no flow")
-        if not self.lr > 0 or not self.full_lr > 0:
-            raise ValueError(f"learning rates must be > 0, got lr={self.lr}, full_lr={self.full_lr}")
+        check_values(family="ngram", lr=self.lr, full_lr=self.full_lr, draws=self.draws)
 
     @property
     def t_end(self) -> float:

@@ -167,8 +167,15 @@ MAX_PATTERNS = 2048
 
 
 def n_patterns(arch: Architecture, own: bool) -> int:
-    """``(S+1)^M``, or ``(S+1)^(M+1)`` with the row's own token (the full model)."""
-    return (arch.vocab_size + 1) ** (arch.m + int(own))
+    """``(S+1)^M``, or ``(S+1)^(M+1)`` with the row's own token (the full model); ``ValueError``
+    above :data:`MAX_PATTERNS`."""
+    n_pat = (arch.vocab_size + 1) ** (arch.m + int(own))
+    if n_pat > MAX_PATTERNS:
+        raise ValueError(
+            f"(S+1)^{arch.m + int(own)} = {n_pat} layer-1 patterns; at most "
+            f"{MAX_PATTERNS} are supported (lower S or M)"
+        )
+    return n_pat
 
 
 def pattern_digits(arch: Architecture, own: bool) -> np.ndarray:
@@ -202,11 +209,6 @@ class Prepared(NamedTuple):
 def prepare(inputs: jax.Array, targets: jax.Array, arch: Architecture, *, own: bool = False) -> Prepared:
     """Lay out ``inputs (B, L)`` and ``targets (B,)``; ``own=True`` for the full model (jitted)."""
     n_pat = n_patterns(arch, own)
-    if n_pat > MAX_PATTERNS:
-        raise ValueError(
-            f"(S+1)^{arch.m + int(own)} = {n_pat} layer-1 patterns; at most "
-            f"{MAX_PATTERNS} are supported (lower S or M)"
-        )
     b, length = inputs.shape
     nothing = arch.vocab_size
     mo = arch.max_offset

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import task as _task  # noqa: F401  (enables float64)
+from ..validation import check
 
 
 def check_int(value, name: str, low: int) -> int:
@@ -57,8 +58,7 @@ class NGramTask:
         length = check_int(self.length, "the length L", 1)
         if length <= self.order:
             raise ValueError(f"the length L must be > n = {self.order}, got L = {length}")
-        if not float(self.alpha) > 0:
-            raise ValueError(f"the Dirichlet concentration alpha must be > 0, got {self.alpha}")
+        check("alpha", self.alpha)
 
     @property
     def n_contexts(self) -> int:

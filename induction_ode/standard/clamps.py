@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..loss import PATTERN_CLAMPS
+from ..validation import check
 
 ALL = "all"
 NAMES = (*PATTERN_CLAMPS, "ablate")
@@ -61,10 +62,8 @@ class StandardClamp:
     from_step: int = 0
 
     def __post_init__(self):
-        if not 0.0 <= self.match_strength <= 1.0:
-            raise ValueError(f"match strength s must be in [0, 1], got {self.match_strength}")
-        if self.from_step < 0:
-            raise ValueError(f"clamp start step must be >= 0, got {self.from_step}")
+        check("match_strength", self.match_strength)
+        check("clamp_from", self.from_step)
 
     @classmethod
     def parse(cls, spec: str, from_step: int = 0) -> StandardClamp:

@@ -12,9 +12,13 @@ from pathlib import Path
 import typer
 
 from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..memory import check_fits, standard_bytes
 from ..tables import formatted, number, print_table
+from ..validation import check_values
 
 DEFAULT_CLAMPS = "none,previous_token,match,copy,match+copy"
+EVAL_BATCH = 512
+"""The held-out batch (:class:`~induction_ode.standard.TrainConfig`'s default)."""
 
 
 def standard(
@@ -85,28 +89,26 @@ def _settings(o: dict):
     if o["preset"] not in ("none", "singh"):
         raise UsageError(f"--preset must be none or singh, got {o['preset']!r}")
     singh = o["preset"] == "singh"
+    numbers = ("n_pairs", "heads", "d_model", "clamp_from", "steps", "lr", "seed", "seeds", "batch", "labels")
+    check_values(flag=True, eval_every=o["eval_every"], **{k: o[k] for k in numbers})
     n_pairs = o["n_pairs"] if o["n_pairs"] is not None else (2 if singh else 4)
-    if n_pairs < 1:
-        raise UsageError(f"--n-pairs must be >= 1, got {n_pairs}")
+    sizes = (n_pairs, o["d_model"], o["heads"])
+    check_fits(lambda b: standard_bytes(*sizes, b, o["seeds"], EVAL_BATCH), o["batch"], "--batch")
     labels = o["labels"] if o["labels"] is not None else (5 if singh else n_pairs)
     if labels < n_pairs:
         raise UsageError(f"--labels must be >= --n-pairs = {n_pairs}, got {labels}")
-    if o["heads"] < 1 or o["d_model"] < 1 or o["d_model"] % o["heads"]:
+    if o["d_model"] % o["heads"]:
         raise UsageError(
             f"--d-model must be a positive multiple of --heads, got {o['d_model']} and {o['heads']}"
         )
     if o["positions"] not in ("rope", "learned"):
         raise UsageError(f"--positions must be rope or learned, got {o['positions']!r}")
-    if o["steps"] < 1 or o["batch"] < 1 or o["eval_every"] < 1 or o["seeds"] < 1:
-        raise UsageError("--steps, --batch, --eval-every and --seeds must be >= 1")
-    if not o["lr"] > 0:
-        raise UsageError(f"--lr must be > 0, got {o['lr']}")
     if o["optimizer"] not in ("adam", "sgd"):
         raise UsageError(f"--optimizer must be adam or sgd, got {o['optimizer']!r}")
     if o["loss"] not in ("ce", "mse"):
         raise UsageError(f"--loss must be ce or mse, got {o['loss']!r}")
-    if not 0 <= o["clamp_from"] < o["steps"]:
-        raise UsageError(f"--clamp-from must be in [0, --steps), got {o['clamp_from']}")
+    if o["clamp_from"] >= o["steps"]:
+        raise UsageError(f"--clamp-from must be < --steps = {o['steps']}, got {o['clamp_from']}")
     from .clamps import StandardClamp
 
     specs = [StandardClamp.parse(c, o["clamp_from"]) for c in o["clamps"].split(",") if c.strip()]

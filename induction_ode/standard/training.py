@@ -28,6 +28,7 @@ import optax
 
 from ..crosschecks import first_crossing_time
 from ..intervals import mean_interval
+from ..validation import check_values
 from .clamps import ClampArrays, StandardClamp
 from .metrics import induction_strength, previous_token_score
 from .model import LOSSES, ModelConfig, Params, init_params, loss_and_accuracy
@@ -60,10 +61,14 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.steps < 1 or self.batch < 1 or self.eval_every < 1 or self.eval_batch < 1:
-            raise ValueError("steps, batch, eval_every and eval_batch must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"the learning rate must be > 0, got {self.lr}")
+        check_values(
+            steps=self.steps,
+            lr=self.lr,
+            batch=self.batch,
+            seed=self.seed,
+            eval_every=self.eval_every,
+            eval_batch=self.eval_batch,
+        )
 
     @property
     def n_evals(self) -> int:
