@@ -1,16 +1,19 @@
-"""The 3-parameter flow's emergence times over N = 2, 4, 8, … (issue 20, deliverable 3).
+"""Emergence times over N = 2, 4, 8, … of the 3-parameter flow (issue 20) or of all 19 (issue 31).
 
 For ``Model(free=KEY_PARAMS, positions=..., query=...)`` (strict mask, MSE, identity metric,
-from θ = 0; the package switches to the reduced closed form on its own), solver ``bdf``, rtol
-1e-8, each length's ``t*``, the paper's ``T_x`` (first ``|x| ≥ 0.5``) and the half-times of
-α3, β2, γ3 are merged into ``benchmarks/results/constants_<device>.json`` under
-``<positions>_<query>``, keyed by ``N``, as soon as each length (or the padded group of small
-lengths) ends; a rerun adds or replaces lengths. Lengths up to ``--pad-max`` share one
+from θ = 0; the package switches to the reduced closed form on its own), or with ``--free
+all`` the 19-parameter flow (the structured closed form under the paired code), solver
+``bdf``, rtol 1e-8, each length's ``t*``, the paper's ``T_x`` (first ``|x| ≥ 0.5``), the
+half-times of α3, β2, γ3, the label attention at ``2t*`` and θ at ``t*`` and ``2t*`` are
+merged into ``benchmarks/results/constants_<device>.json`` under ``<positions>_<query>``
+(``<positions>_<query>_19`` for all 19 free), keyed by ``N``, as soon as each length (or the
+padded group of small lengths) ends; a rerun adds or replaces lengths. Lengths up to ``--pad-max`` share one
 compiled, padded :func:`~induction_ode.sweep`; larger ones each run
 :func:`~induction_ode.emergence_time` (its own compilation, in ``wall_s``).
 ``benchmarks/constants_fit.py`` fits and draws them.
 
     python benchmarks/constants.py --positions paired --query uniform --n-pairs 2,4,…,8192
+        [--free all]
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def row(e, wall_s: float, how: str) -> dict:
         gradient_evals=e.gradient_evals,
         jacobian_evals=e.jacobian_evals,
         label_attention=e.label_attention,
-        theta_end=[float(e.theta_end[i]) for i in (2, 4, 17)],
+        theta_star=[float(x) for x in e.theta_star],
+        theta_end=[float(x) for x in e.theta_end],
         wall_s=wall_s,
         how=how,
     )
@@ -68,10 +72,13 @@ def main():
     parser.add_argument("--query", default="uniform", choices=("uniform", "last"))
     parser.add_argument("--n-pairs", default="2,4,8,16,32,64,128,256,512,1024", help="comma-separated N")
     parser.add_argument("--pad-max", type=int, default=512, help="lengths ≤ this share one padded sweep")
+    parser.add_argument("--free", default="key", choices=("key", "all"), help="α3, β2, γ3 alone, or all 19")
     args = parser.parse_args()
-    model = Model(free=KEY_PARAMS, positions=args.positions, query=args.query)
-    key = f"{args.positions}_{args.query}"
-    settings = dict(layer1_mask="strict", positions=args.positions, query=args.query, solver="bdf", rtol=RTOL)
+    free = KEY_PARAMS if args.free == "key" else None
+    model = Model(free=free, positions=args.positions, query=args.query)
+    key = f"{args.positions}_{args.query}" + ("" if free else "_19")
+    settings = dict(layer1_mask="strict", positions=args.positions, query=args.query)
+    settings.update(solver="bdf", rtol=RTOL, free=args.free)
     lengths = [int(x) for x in args.n_pairs.split(",") if x]
     small = [n for n in lengths if n <= args.pad_max]
 

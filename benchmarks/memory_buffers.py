@@ -15,20 +15,26 @@ from induction_ode.reduced import program_model
 from induction_ode.subspace import KEY_PARAMS
 
 ROWS = [
-    (None, "tsit5", 16),
-    (None, "tsit5", 48),
-    (None, "tsit5", 96),
-    (None, "bdf", 16),
-    (None, "bdf", 48),
-    (None, "bdf", 96),
-    (KEY_PARAMS, "bdf", 64),
-    (KEY_PARAMS, "bdf", 256),
+    ("dense", io.DenseModel(), "tsit5", 16),
+    ("dense", io.DenseModel(), "tsit5", 48),
+    ("dense", io.DenseModel(), "tsit5", 96),
+    ("dense", io.DenseModel(), "bdf", 16),
+    ("dense", io.DenseModel(), "bdf", 48),
+    ("dense", io.DenseModel(), "bdf", 96),
+    ("reduced", io.Model(free=KEY_PARAMS), "bdf", 64),
+    ("reduced", io.Model(free=KEY_PARAMS), "bdf", 256),
+    ("structured, uniform MSE", io.Model(), "bdf", 64),
+    ("structured, uniform MSE", io.Model(), "bdf", 256),
+    ("structured, last", io.Model(query="last"), "bdf", 64),
+    ("structured, last", io.Model(query="last"), "bdf", 256),
+    ("structured, uniform CE", io.Model(loss="ce"), "bdf", 32),
+    ("structured, uniform CE", io.Model(loss="ce"), "bdf", 64),
 ]
 
 mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
-print("form     solver  N    T    temporary bytes")
-for free, solver, n in ROWS:
-    model = program_model(io.Model(free=free))
-    program = compiled_emergence(model, solver, n, step_budget(None, n, solver), mesh, 1, "float64")
-    form = "dense" if free is None else "reduced"
-    print(f"{form:8} {solver:7} {n:<4} {2 * n + 1:<4} {program.memory_analysis().temp_size_in_bytes}")
+print("form                     solver  N    T    temporary bytes", flush=True)
+for form, model, solver, n in ROWS:
+    budget = step_budget(None, n, solver)
+    program = compiled_emergence(program_model(model), solver, n, budget, mesh, 1, "float64")
+    temporary = program.memory_analysis().temp_size_in_bytes
+    print(f"{form:24} {solver:7} {n:<4} {2 * n + 1:<4} {temporary}", flush=True)

@@ -10,6 +10,11 @@ needs, and reports its cost in gradients. ``--positions`` picks the code(s): bot
 timed side by side, one length at a time, so that their ratio is measured under the same
 machine load.
 
+``--query uniform,last`` times each query. Under the paired code the fast form is the
+structured one (:mod:`induction_ode.structured`; for the uniform query under MSE
+:mod:`induction_ode.paired_mse`), and ``dense/paired`` times the dense ``O(T³)`` form beside it
+up to ``--dense-t-max``.
+
 ``--free alpha3,beta2,gamma3`` also times the loss the compiled programs use for that free set
 (``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
 zero off the free set, beside the general form (up to ``--fast-t-max``); the results go under
@@ -19,7 +24,7 @@ few minutes.
 
     python benchmarks/rhs_cost.py [--t-max 4097] [--direct-t-max 257] [--repeats 5] [--budget 5]
         [--positions paired,sinusoidal] [--free alpha3,beta2,gamma3 --fast-t-max 513]
-        [--hessian-t-max 4097]
+        [--hessian-t-max 4097] [--query uniform,last] [--dense-t-max 513]
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from common import loglog_slope, median_time, save
 
-from induction_ode import Model, population_loss, population_loss_direct
+from induction_ode import DenseModel, Model, population_loss, population_loss_direct
 from induction_ode.reduced import ReducedModel, program_model
 
 
@@ -91,16 +96,25 @@ def main():
     parser.add_argument(
         "--hessian-t-max", type=int, default=None, help="largest T at which to time the Hessian (default all)"
     )
+    parser.add_argument("--query", default="uniform", help="comma-separated queries to time")
+    parser.add_argument(
+        "--dense-t-max", type=int, default=513, help="largest T of the paired code's dense form"
+    )
     args = parser.parse_args()
 
     lengths = [n for n in (2**k for k in range(3, 17)) if 2 * n + 1 <= args.t_max]
-    limits = dict(fast=args.fast_t_max or args.t_max, direct=args.direct_t_max)
+    limits = dict(fast=args.fast_t_max or args.t_max, direct=args.direct_t_max, dense=args.dense_t_max)
     all_free = Model().free_vector()
-    forms = {
-        f"{name}/{code}": (fn, Model(positions=code), all_free)
-        for name, fn in (("fast", population_loss), ("direct", population_loss_direct))
-        for code in args.positions.split(",")
-    }
+    queries = args.query.split(",")
+    forms = {}
+    for code in args.positions.split(","):
+        for query in queries:
+            tag = "" if queries == ["uniform"] else f"/{query}"
+            forms[f"fast/{code}{tag}"] = (population_loss, Model(positions=code, query=query), all_free)
+            if code == "paired":
+                forms[f"dense/{code}{tag}"] = (population_loss, DenseModel(query=query), all_free)
+            direct = Model(positions=code, query=query)
+            forms[f"direct/{code}{tag}"] = (population_loss_direct, direct, all_free)
     for code in args.positions.split(",") if args.free else ():
         model = Model(positions=code, free=tuple(args.free.split(",")))
         static = program_model(model)
@@ -122,7 +136,7 @@ def main():
             table[name].append(row)
             ms, comp = row["median_s"] * 1e3, row["compile_s"]
             hess = f"  Hessian {row['hessian_in_gradients']:.1f} gradients" if "hessian_s" in row else ""
-            print(f"{name:17s} T={row['seq_len']:5d}  {ms:10.3f} ms  (compile {comp:.1f} s){hess}")
+            print(f"{name:24s} T={row['seq_len']:6d}  {ms:10.3f} ms  (compile {comp:.1f} s){hess}")
     results = {}
     for name, rows in table.items():
         k = min(args.fit_last, len(rows))

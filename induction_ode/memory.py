@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 DENSE_SQUARE_ARRAYS = 16
 """``T × T`` arrays the dense closed form keeps alive per pass of one evaluation of the vector
 field (339 floats per ``T²`` over the gradient's 2 passes and the Jacobian's 19)."""
+STRUCTURED_SUM_ARRAYS = 200
+"""Length-``T`` arrays the paired code's uniform-query MSE (:mod:`induction_ode.paired_mse`)
+keeps alive per pass, its blocked running sums included (11.3 / 23.7 MB at N = 64 / 256: 4,040
+floats per unit of ``T`` over the 21 passes)."""
+STRUCTURED_PAIR_ARRAYS = 20
+"""Length-``T`` arrays per pair computed that the structured forward
+(:func:`~induction_ode.structured.paired_forward`) keeps alive per pass (last query: 9.45 MB
+at N = 256 against 8.18 at 64; uniform CE: 13.0 / 28.9 MB at N = 32 / 64, 322 floats per pair
+and unit of ``T`` over the 21 passes)."""
 REDUCED_LINEAR_ARRAYS = 8
 """Length-``T`` arrays the reduced closed form keeps alive per pass (its buffers grew 12 bytes
 per unit of ``T`` from N = 64 to 256; rounded up)."""
@@ -36,13 +45,20 @@ diffrax's Tsit5 32 rows (its stages, the continued solve; kvaerno5 taken as the 
 def closed_form_floats(model: Model, n_pad: int) -> int:
     """Floats the closed form in use keeps alive for one evaluation of the vector field at
     the padded size ``n_pad`` (``T = 2 n_pad + 1``): ``O(T)`` for the reduced form
-    (:class:`~induction_ode.reduced.ReducedModel`), ``O(T²)`` plus the ``(N×T)·(T×T)``
+    (:class:`~induction_ode.reduced.ReducedModel`) and for the structured form's uniform-query
+    MSE, ``O(T)`` per pair computed for its forward, ``O(T²)`` plus the ``(N×T)·(T×T)``
     product's operands for the dense form. The one place that knows the forms' sizes."""
+    from .forms import resolve_form
     from .reduced import ReducedModel
 
     t = 2 * n_pad + 1
     if isinstance(model, ReducedModel):
         return REDUCED_LINEAR_ARRAYS * t
+    if resolve_form(model.form, model.positions) == "structured":
+        patterns = model.clamp is not None and bool(model.clamp.patterns)
+        if model.loss == "mse" and model.query == "uniform" and not patterns:
+            return STRUCTURED_SUM_ARRAYS * t
+        return STRUCTURED_PAIR_ARRAYS * (1 if model.query == "last" else n_pad) * t
     return DENSE_SQUARE_ARRAYS * t * t + 3 * n_pad * t
 
 

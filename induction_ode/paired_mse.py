@@ -41,8 +41,8 @@ def _lse(*terms) -> jax.Array:
     return top + jnp.log(jnp.sum(jnp.exp(terms - top), axis=0))
 
 
-BLOCK = 16
-"""Entries per step of :func:`_running_lse`'s loop."""
+BLOCK = 8
+"""Entries per block of :func:`_running_lse`."""
 
 
 def _running_lse(x) -> jax.Array:
@@ -51,25 +51,25 @@ def _running_lse(x) -> jax.Array:
 
     ``lax.cumlogsumexp`` is an associative scan whose derivatives form a program that grows
     with ``log q`` and dominated the compilation here (the Hessian of the emergence program
-    took minutes). This is a ``lax.scan`` over blocks of :data:`BLOCK` entries that carries
-    the log-sum so far; inside a block every prefix is summed directly, shifted by its own
-    maximum (``BLOCK`` exponentials an entry), so nothing underflows that matters.
+    took minutes); a ``lax.scan`` over blocks pays a loop iteration per block. Here the
+    entries are cut into blocks of :data:`BLOCK`; inside a block every prefix is summed
+    directly, shifted by its own maximum (``BLOCK`` exponentials an entry, so nothing
+    underflows that matters), and the blocks' totals are combined by the same function one
+    level up, ``log_BLOCK q`` levels of whole-array operations.
     """
     m, q = x.shape
     blocks = -(-q // BLOCK)
     padded = jnp.concatenate([x, jnp.full((m, blocks * BLOCK - q), LOW, x.dtype)], axis=1)
-    padded = padded.reshape(m, blocks, BLOCK).transpose(1, 0, 2)
+    padded = padded.reshape(m, blocks, BLOCK)
     upto = jnp.tril(jnp.ones((BLOCK, BLOCK), bool))  # [j, s]: s ≤ j
-
-    def step(carry, block):  # carry (m,), block (m, BLOCK)
-        terms = jnp.where(upto, block[:, None, :], LOW)  # (m, BLOCK, BLOCK)
-        top = jax.lax.stop_gradient(jnp.maximum(jnp.max(terms, axis=2), carry[:, None]))
-        total = jnp.exp(carry[:, None] - top) + jnp.sum(jnp.exp(terms - top[..., None]), axis=2)
-        out = top + jnp.log(total)
-        return out[:, -1], out
-
-    _, out = jax.lax.scan(step, jnp.full((m,), LOW, x.dtype), padded)
-    return out.transpose(1, 0, 2).reshape(m, blocks * BLOCK)[:, :q]
+    terms = jnp.where(upto, padded[..., None, :], LOW)  # (m, blocks, BLOCK, BLOCK)
+    top = jax.lax.stop_gradient(jnp.max(terms, axis=3))
+    inside = top + jnp.log(jnp.sum(jnp.exp(terms - top[..., None]), axis=3))  # (m, blocks, BLOCK)
+    if blocks > 1:
+        totals = _running_lse(inside[..., -1])  # (m, blocks): through the end of each block
+        earlier = jnp.concatenate([jnp.full((m, 1), LOW, x.dtype), totals[:, :-1]], axis=1)
+        inside = _lse(inside, earlier[..., None])
+    return inside.reshape(m, blocks * BLOCK)[:, :q]
 
 
 def _before(terms) -> jax.Array:

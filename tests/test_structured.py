@@ -22,6 +22,7 @@ N_PAD = 16
 LENGTHS = (1, 2, 3, 7, 16)
 SCALES = (1.0, 50.0, 1e3)
 RTOL = 1e-12
+FORMS = ("dense", "structured")
 
 
 def thetas(rng):
@@ -92,7 +93,7 @@ def test_structured_loss_and_gradient_under_cross_entropy(mask, query, rng):
 
     def both(theta, n, clamp):
         grad = jax.value_and_grad(padded_loss)
-        return [grad(theta, n, N_PAD, pattern_clamp=clamp, form=f, **options) for f in ("dense", "structured")]
+        return [grad(theta, n, N_PAD, pattern_clamp=clamp, form=form, **options) for form in FORMS]
 
     program = jax.jit(both)
     for theta, clamp in zip(thetas(rng), [None, jnp.array([0.5, 0.2, 0.9]), None]):
