@@ -8,6 +8,7 @@ import sys
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from PIL import Image
 from printed import WIDTH, assert_fits, assert_shows, cell
@@ -272,12 +273,16 @@ def test_sweep_round_trips_the_network(option, tmp_path):
 
 
 def test_clamp_writes_table_record_and_figure(tmp_path):
+    """previous_token from t_on = 5 (the clamp from t = 0 is test_clamp.py's): the unclamped
+    curve up to t_on, a jump in the field there (diffrax steps to it), then a head sooner."""
     args = [
         "clamp",
         "--n-pairs",
         "2",
         "--clamps",
-        "none,match+copy",
+        "none,previous_token",
+        "--t-on",
+        "5",
         "--rtol",
         "1e-7",
         "--solver",
@@ -288,14 +293,21 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "clamp.json").read_text())
-    assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "match+copy"]
-    assert record["config"]["solver"] == "tsit5"
-    ref, empty, both = record["table"]
+    assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "previous_token (t>=5)"]
+    assert record["config"]["solver"] == "tsit5" and record["config"]["t_on"] == 5.0
+    ref, empty, later = record["table"]
     assert ref["clamp"] == "none" and ref["t_star_ratio"] == 1.0 and ref["plateau_shift"] == 0.0
     assert empty["t_star"] == ref["t_star"]  # "none" is the unclamped system
-    assert both["clamp"] == "match+copy" and both["t_star"] == 0.0  # the task is solved at t = 0
-    assert set(record["curves"]) == {"none", "match+copy"}
-    assert len(record["curves"]["none"]["ts"]) == 401
+    assert later["clamp"] == "previous_token (t>=5)"
+    # Sooner than unclamped (18.85), later than the clamp from t = 0 (9.77); measured 11.13.
+    assert 10.0 < later["t_star"] < 0.7 * ref["t_star"]
+    assert set(record["curves"]) == {"none", "previous_token (t>=5)"}
+    none, clamped = (record["curves"][k] for k in ("none", "previous_token (t>=5)"))
+    assert len(none["ts"]) == 401 and none["ts"] == clamped["ts"]
+    ts, before = np.array(none["ts"]), np.array(none["ts"]) < 5.0
+    # Before t_on the same system by other steps (diffrax ends one at t_on): measured 5.1e-11.
+    np.testing.assert_allclose(np.array(clamped["losses"])[before], np.array(none["losses"])[before], rtol=5e-10)
+    assert np.all(np.array(clamped["losses"])[ts > 5.0] < np.array(none["losses"])[ts > 5.0])
     assert_png(tmp_path / "clamp.png")
     assert_fits(result.output)
     assert_shows(cell(result.output, "none", "t*"), ref["t_star"])

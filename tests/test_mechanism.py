@@ -19,6 +19,8 @@ def test_parse_clamp_specs():
     assert c.patterns == ("match",) and c.values == (("alpha3", 0.5),) and c.t_on == 3.0
     assert Clamp.parse("none").empty and Clamp.parse("").empty
     assert Clamp.parse("previous_token+copy").label() == "previous_token+copy"
+    assert Clamp.parse("copy", t_on=2.5).label() == "copy (t>=2.5)"
+    assert Clamp.parse("none", t_on=2.5).label() == "none"  # holds nothing at any time
 
 
 @pytest.mark.parametrize(
