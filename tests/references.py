@@ -18,11 +18,14 @@ INCLUSIVE_19 = {2: 41.3996, 4: 122.4813, 8: 347.2266, 16: 1048.8556}
 
 
 def assert_t_star(runs, reference: dict) -> None:
-    """Each :class:`~induction_ode.Emergence` of ``runs`` whose N is in ``reference`` emerged at
-    the reference t*. The references carry 4 decimals (6–7 significant digits): the tolerance is
-    the larger of ``T_STAR_RTOL`` and half a unit of the last printed digit."""
-    for e in runs:
-        if e.n_pairs in reference:
-            ref = reference[e.n_pairs]
-            assert e.emerged
-            assert abs(e.t_star - ref) <= max(T_STAR_RTOL * ref, 0.5e-4), (e.n_pairs, e.t_star, ref)
+    """Each run of ``runs`` (an :class:`~induction_ode.Emergence`, or a sweep record's row as a
+    dict) whose N is in ``reference`` emerged at the reference t*, and at least one is. The
+    references carry 4 decimals (6–7 significant digits): the tolerance is the larger of
+    ``T_STAR_RTOL`` and half a unit of the last printed digit."""
+    rows = [e if isinstance(e, dict) else e._asdict() for e in runs]
+    checked = [r for r in rows if r["n_pairs"] in reference]
+    assert checked, f"no length of {[r['n_pairs'] for r in rows]} has a reference ({sorted(reference)})"
+    for r in checked:
+        ref = reference[r["n_pairs"]]
+        assert r["emerged"]
+        assert abs(r["t_star"] - ref) <= max(T_STAR_RTOL * ref, 0.5e-4), (r["n_pairs"], r["t_star"], ref)

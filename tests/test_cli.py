@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from printed import WIDTH, assert_fits, assert_shows, cell
+from references import PAIRED_19, assert_t_star
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
@@ -79,6 +80,7 @@ def test_sweep_writes_records_and_figure(sweep_dir):
         assert r["seq_len"] == 2 * r["n_pairs"] + 1 and r["emerged"]
         assert set(r["half_times"]) == set(r["paper_times"]) == {"alpha3", "beta2", "gamma3"}
     assert record["fit"]["used"] == [0, 1, 2]
+    assert_t_star(record["lengths"], PAIRED_19)  # N = 2 against MODEL.md's independent value
     lines = (sweep_dir / "results.csv").read_text().splitlines()
     assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
     assert_png(sweep_dir / "scaling.png")
@@ -306,8 +308,9 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
     assert len(none["ts"]) == 401 and none["ts"] == clamped["ts"]
     ts, before = np.array(none["ts"]), np.array(none["ts"]) < 5.0
     # Before t_on the same system by other steps (diffrax ends one at t_on): measured 5.1e-11.
-    np.testing.assert_allclose(np.array(clamped["losses"])[before], np.array(none["losses"])[before], rtol=5e-10)
-    assert np.all(np.array(clamped["losses"])[ts > 5.0] < np.array(none["losses"])[ts > 5.0])
+    losses, unclamped = np.array(clamped["losses"]), np.array(none["losses"])
+    np.testing.assert_allclose(losses[before], unclamped[before], rtol=5e-10)
+    assert np.all(losses[ts > 5.0] < unclamped[ts > 5.0])
     assert_png(tmp_path / "clamp.png")
     assert_fits(result.output)
     assert_shows(cell(result.output, "none", "t*"), ref["t_star"])
