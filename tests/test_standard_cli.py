@@ -1,9 +1,11 @@
 """``induction-ode standard`` end to end (tiny settings), ``plot standard.json``, and bad input."""
 
 import json
+import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from printed import WIDTH, assert_fits, assert_shows, cell
 from typer.testing import CliRunner
@@ -174,11 +176,20 @@ def test_standard_seeds_record_intervals(standard_run):
     )
     assert len(record["ablations"]["per_seed"]) == 2 and len(record["structure"]["per_seed"]) == 2
     found = list(intervals_in(record))
-    assert len(found) > 20
-    for iv in found:
+    assert len(found) > 20 and sum(iv["n"] == 2 for iv in found) > 20
+    for iv in found:  # n counts the finite seeds; an interval needs two, else its bounds are nan
         assert len(iv["per_seed"]) == 2
+        finite = [v for v in iv["per_seed"] if v is not None and math.isfinite(v)]
+        assert iv["n"] == len(finite), iv
+        if finite:
+            assert iv["mean"] == pytest.approx(np.mean(finite), rel=1e-12), iv
         if iv["n"] == 2:
             assert iv["low"] <= iv["mean"] <= iv["high"], iv
+            # 95%: t(0.975, 1 degree of freedom) = 12.706 standard errors |a − b| / 2
+            half = 12.7062047 * abs(finite[0] - finite[1]) / 2
+            assert iv["high"] - iv["mean"] == pytest.approx(half, rel=1e-6, abs=1e-12), iv
+        else:
+            assert all(v is None or math.isnan(v) for v in (iv["low"], iv["high"])), iv
     final = record["table"][0]["final_loss"]
     assert final["per_seed"] == [a["loss"][-1], b["loss"][-1]] and final["low"] < final["high"]
     ranks = record["heads"]["summary"]["induction"]["ranked"]
