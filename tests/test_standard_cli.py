@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from printed import WIDTH, assert_fits, assert_shows, cell
+from references import PAIRED_19, assert_t_star
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
@@ -59,6 +60,29 @@ def test_standard_writes_record_and_figures(run_dir):
     assert len(record["structure"]["trained"]["pos_qk"]["matrix"]) == 5  # T × T
     for name in FIGURES:
         assert_png(run_dir / name)
+
+
+def test_standard_with_the_ode_comparison(tmp_path):
+    """The fast counterpart of test_standard_slow.py's: the fixture's tiny run (its training
+    programs) with the ODE beside it: the clamp experiment at the same N (unclamped t* against
+    MODEL.md's reference, match+copy at 0) and the ODE's half-times under the same loss (ce)."""
+    args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy", "--seeds", "2"]
+    result = runner.invoke(app, [*args, "--seed", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "standard.json").read_text())
+    ode = {r["clamp"]: r for r in record["ode"]["table"]}
+    assert set(ode) == {"none", "match+copy"} and record["ode"]["t_on"] == 0.0
+    assert_t_star([dict(n_pairs=2, **ode["none"])], PAIRED_19)
+    rows = {r["clamp"]: r for r in record["comparison"]}
+    assert rows["none"]["ode_t_star"] == ode["none"]["t_star"] and rows["none"]["ode_ratio"] == 1.0
+    assert rows["match+copy"]["ode_t_star"] == 0.0
+    assert_shows(cell(result.output, "none", "ODE t*"), ode["none"]["t_star"])
+    progress = record["progress"]["ode"]
+    assert "loss='ce'" in progress["call"] and set(progress["relative"]) == {"alpha3", "beta2", "gamma3"}
+    # The cross-entropy flow is another ODE: slower than MSE's 18.85 (measured 51.09).
+    assert progress["t_star"] > 2 * ode["none"]["t_star"]
+    for name, t in progress["half_times"].items():
+        assert progress["relative"][name] == pytest.approx(t / progress["t_star"], rel=1e-12)
 
 
 def test_standard_table_fits_80_columns(standard_run):
