@@ -154,6 +154,14 @@ def test_simulate_writes_trajectory_and_figures(tmp_path):
         assert gif.format == "GIF" and gif.n_frames > 1
     assert_fits(result.output)
     assert_shows(cell(result.output, "2", "t*"), record["t_star"])
+    figures = ("loss.png", "parameters.png", "attention.png")
+    for name in figures:
+        (tmp_path / name).unlink()
+    again = runner.invoke(app, ["plot", str(tmp_path / "trajectory.json")])
+    assert again.exit_code == 0, again.output
+    for name in figures:
+        assert_png(tmp_path / name)
+        assert name in again.output
 
 
 def test_crosscheck_writes_record_and_figure(tmp_path):
@@ -179,6 +187,21 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
     assert_png(tmp_path / "crosscheck.png")
     assert_fits(result.output)
     assert_shows(cell(result.output, "t* of the ODE", "value"), record["t_star_ode"])
+    (tmp_path / "crosscheck.png").unlink()
+    again = runner.invoke(app, ["plot", str(tmp_path / "crosscheck.json")])
+    assert again.exit_code == 0, again.output
+    assert_png(tmp_path / "crosscheck.png")
+
+
+@pytest.mark.parametrize("content", [dict(kind="trajectory"), dict(lengths=[])])
+def test_plot_refuses_a_record_of_no_known_kind(content, tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(content))
+    result = runner.invoke(app, ["plot", str(path)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    kinds = "sweep, simulate, crosscheck, clamp, standard or ngram"
+    assert f"is not a {kinds} record (kind={content.get('kind')!r})" in result.output
+    assert list(tmp_path.iterdir()) == [path]  # nothing drawn
 
 
 @pytest.mark.parametrize(
