@@ -10,6 +10,7 @@ from induction_ode import (
     Clamp,
     Model,
     attention_patterns,
+    clamp_experiment,
     emergence_time,
     population_loss,
     simulate,
@@ -88,13 +89,18 @@ def test_match_clamp_puts_all_weight_on_the_label(rng):
 def test_match_and_copy_remove_the_plateau():
     """With the label retrieved exactly and copied exactly, ŷ = y_k: the loss is 0 at once,
     far below the emergence threshold ½ L(0) = ¼ of the unclamped run (no plateau at all):
-    t* = 0."""
-    model = Model(clamp=Clamp.make(patterns=("match", "copy")))
-    traj = simulate(2, 60.0, ts=TS, model=model)
-    assert np.max(traj.losses) < 1e-12
+    t* = 0. Through :func:`clamp_experiment`, its curves on a grid of TS's size (the
+    unclamped emergence program is the test above's)."""
+    exp = clamp_experiment(2, ["match+copy"], n_points=TS.size)
+    ref, both = exp.rows()
+    assert ref["clamp"] == "none" and ref["t_star"] == pytest.approx(PAIRED_19[2], rel=1e-6)
+    assert exp.t_plateau == 0.5 * ref["t_star"] and ref["plateau_loss"] > 0.25  # on the plateau
+    assert both["clamp"] == "match+copy" and both["emerged"] and both["t_star"] == 0.0
+    assert both["t_star_ratio"] == 0.0
+    assert both["plateau_shift"] == pytest.approx(-ref["plateau_loss"], abs=1e-12)
+    np.testing.assert_array_equal(exp.runs[0].ts, np.linspace(0, 2 * ref["t_star"], TS.size))
+    assert np.max(exp.runs[0].losses) < 1e-12 and exp.reference.losses[0] == 0.5
     assert float(population_loss(jnp.zeros(19), 2, patterns=("match", "copy"))) == 0.0
-    e = emergence_time(2, model=model)
-    assert e.emerged and e.t_star == 0.0 and e.loss0 == 0.0
 
 
 @pytest.mark.parametrize(
