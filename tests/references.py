@@ -4,9 +4,12 @@ The sinusoidal code's values are MODEL.md's table "Why the strict mask is the de
 BDF (rtol 1e-8) on the *explicit network* of ``transformer.py`` evaluated on
 ``canonical_batch``, an integrator and a loss evaluation that share no code with the closed
 form and diffrax. The paired code's are MODEL.md's "Checks" table: an explicit network written
-from MODEL.md alone, SciPy's BDF at rtol 1e-8. Two integrations at rtol 1e-8 agree on t* to
-~1e-8 relative; 1e-6 leaves room for both solvers' error control and still fails on any change
-of the model (a wrong mask or code moves t* by ×1.1 or more).
+from MODEL.md alone, SciPy's BDF at rtol 1e-8. ``examples/reference_t_star.py`` regenerates
+every value here from the package's explicit network (``population_loss_direct``, its JAX
+gradient and Hessian) and SciPy's BDF, without the closed form or the package's solvers.
+Two integrations at rtol 1e-8 agree on t* to ~1e-8 relative; 1e-6 leaves room for both
+solvers' error control and still fails on any change of the model (a wrong mask or code moves
+t* by ×1.1 or more).
 """
 
 T_STAR_RTOL = 1e-6
