@@ -12,8 +12,10 @@ its gradient and Hessian are JAX's derivatives of that network. The integrator i
 finder on its dense output, and the exact Jacobian. So neither the package's solvers nor its
 loss formula enter.
 
-Prints each table's values to the 4 decimals stored, and whether they equal the stored ones.
-``--max-n`` skips the larger lengths (N = 16 costs minutes: the explicit network is O(T⁴)).
+Prints each table's values to the 4 decimals stored, and whether they equal the stored ones
+(exit status 1 if any differs). Every value equals the stored one; the whole run took about
+9 minutes on 2 CPU cores shared with other jobs, 4-6 s per length at N ≤ 4 and about a minute
+at N = 16 (the explicit network is O(T⁴)); ``--max-n 4`` runs the small lengths alone.
 """
 
 import argparse
