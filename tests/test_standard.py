@@ -99,6 +99,7 @@ def test_clamp_parse_and_labels():
     a = StandardClamp.parse("ablate=L2H3+ablate=l1", from_step=5)
     assert a.ablate == ((2, 3), (1, "all")) and a.label() == "ablate=L2H3+ablate=L1 (step>=5)"
     assert StandardClamp.parse("none").empty and StandardClamp.parse("none").label() == "none"
+    assert StandardClamp.parse("none", from_step=5).label() == "none"  # holds nothing at any step
     arrays = a.arrays(4)
     np.testing.assert_array_equal(np.asarray(arrays.ablate), [[1, 1, 1, 1], [0, 0, 0, 1]])
     assert not np.asarray(arrays.at_step(4).ablate).any() and np.asarray(arrays.at_step(5).ablate).sum() == 5

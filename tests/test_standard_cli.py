@@ -85,6 +85,29 @@ def test_standard_with_the_ode_comparison(tmp_path):
         assert progress["relative"][name] == pytest.approx(t / progress["t_star"], rel=1e-12)
 
 
+def test_standard_clamp_from_a_later_step(tmp_path):
+    """``--clamp-from 20``: match+copy acts from step 20 on (the fixture's programs: the start
+    step is data). Until then the run is the unclamped one; at step 20 the task is solved."""
+    args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy", "--seeds", "2"]
+    later = ["--seed", "3", "--clamp-from", "20", "--no-ode"]
+    result = runner.invoke(app, [*args, *later, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "standard.json").read_text())
+    assert record["config"]["clamp_from"] == 20
+    assert record["config"]["clamps"] == ["none", "match+copy (step>=20)"]
+    runs = {(r["label"], r["seed"]): r for r in record["runs"]}
+    for seed in (3, 4):
+        none, late = runs["none", seed], runs["match+copy (step>=20)", seed]
+        assert late["steps"] == none["steps"] == [0, 20, 40]
+        assert late["loss"][0] == none["loss"][0]  # step 0: unclamped
+        assert late["accuracy"][1] == 1.0 and late["loss"][1] < 0.1 * none["loss"][1]
+    # The loss halves between the evaluations at steps 0 and 20: linear interpolation puts it
+    # at 10 (measured 10.0 on both seeds); from step 0 it would be 0.
+    late = record["table"][1]
+    assert late["clamp"] == "match+copy (step>=20)"
+    assert all(0 < step <= 20 for step in late["phase_step"]["per_seed"])
+
+
 def test_standard_table_fits_80_columns(standard_run):
     out, output = standard_run
     record = json.loads((out / "standard.json").read_text())
