@@ -88,7 +88,7 @@ class Clamp:
         """A short human-readable name, e.g. ``"match+copy"`` or ``"alpha3=0"``."""
         parts = list(self.patterns) + [f"{k}={v:g}" for k, v in self.values]
         text = "+".join(parts) or "none"
-        return text if self.t_on == 0 else f"{text} (t>={self.t_on:g})"
+        return text if self.t_on == 0 or self.empty else f"{text} (t>={self.t_on:g})"
 
 
 def free_mask(free) -> np.ndarray:

@@ -30,7 +30,10 @@ class PowerLawFit(NamedTuple):
 
 
 def fit_power_law(seq_len, t_star, *, last: int | None = None) -> PowerLawFit:
-    """Fit over the ``last`` largest lengths (default: all finite points; at least 2)."""
+    """Fit over the ``last`` largest lengths with a finite, positive ``t*`` (default: all of
+    them); ``last`` is an integer ``≥ 2``."""
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int | np.integer) or last < 2):
+        raise ValueError(f"last must be an integer >= 2 (the points of the fit), got {last!r}")
     seq_len, t_star = np.asarray(seq_len, float), np.asarray(t_star, float)
     ok = np.flatnonzero(np.isfinite(t_star) & (t_star > 0))
     ok = ok[np.argsort(seq_len[ok])]

@@ -8,9 +8,11 @@ import sys
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from PIL import Image
 from printed import WIDTH, assert_fits, assert_shows, cell
+from references import PAIRED_19, assert_t_star
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
@@ -78,6 +80,7 @@ def test_sweep_writes_records_and_figure(sweep_dir):
         assert r["seq_len"] == 2 * r["n_pairs"] + 1 and r["emerged"]
         assert set(r["half_times"]) == set(r["paper_times"]) == {"alpha3", "beta2", "gamma3"}
     assert record["fit"]["used"] == [0, 1, 2]
+    assert_t_star(record["lengths"], PAIRED_19)  # N = 2 against MODEL.md's independent value
     lines = (sweep_dir / "results.csv").read_text().splitlines()
     assert lines[0].startswith("n_pairs,seq_len,t_star") and len(lines) == 4
     assert_png(sweep_dir / "scaling.png")
@@ -151,6 +154,14 @@ def test_simulate_writes_trajectory_and_figures(tmp_path):
         assert gif.format == "GIF" and gif.n_frames > 1
     assert_fits(result.output)
     assert_shows(cell(result.output, "2", "t*"), record["t_star"])
+    figures = ("loss.png", "parameters.png", "attention.png")
+    for name in figures:
+        (tmp_path / name).unlink()
+    again = runner.invoke(app, ["plot", str(tmp_path / "trajectory.json")])
+    assert again.exit_code == 0, again.output
+    for name in figures:
+        assert_png(tmp_path / name)
+        assert name in again.output
 
 
 def test_crosscheck_writes_record_and_figure(tmp_path):
@@ -176,6 +187,21 @@ def test_crosscheck_writes_record_and_figure(tmp_path):
     assert_png(tmp_path / "crosscheck.png")
     assert_fits(result.output)
     assert_shows(cell(result.output, "t* of the ODE", "value"), record["t_star_ode"])
+    (tmp_path / "crosscheck.png").unlink()
+    again = runner.invoke(app, ["plot", str(tmp_path / "crosscheck.json")])
+    assert again.exit_code == 0, again.output
+    assert_png(tmp_path / "crosscheck.png")
+
+
+@pytest.mark.parametrize("content", [dict(kind="trajectory"), dict(lengths=[])])
+def test_plot_refuses_a_record_of_no_known_kind(content, tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(content))
+    result = runner.invoke(app, ["plot", str(path)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    kinds = "sweep, simulate, crosscheck, clamp, standard or ngram"
+    assert f"is not a {kinds} record (kind={content.get('kind')!r})" in result.output
+    assert list(tmp_path.iterdir()) == [path]  # nothing drawn
 
 
 @pytest.mark.parametrize(
@@ -272,12 +298,16 @@ def test_sweep_round_trips_the_network(option, tmp_path):
 
 
 def test_clamp_writes_table_record_and_figure(tmp_path):
+    """previous_token from t_on = 5 (the clamp from t = 0 is test_clamp.py's): the unclamped
+    curve up to t_on, a jump in the field there (diffrax steps to it), then a head sooner."""
     args = [
         "clamp",
         "--n-pairs",
         "2",
         "--clamps",
-        "none,match+copy",
+        "none,previous_token",
+        "--t-on",
+        "5",
         "--rtol",
         "1e-7",
         "--solver",
@@ -288,14 +318,22 @@ def test_clamp_writes_table_record_and_figure(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "clamp.json").read_text())
-    assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "match+copy"]
-    assert record["config"]["solver"] == "tsit5"
-    ref, empty, both = record["table"]
+    assert record["kind"] == "clamp" and record["config"]["clamps"] == ["none", "previous_token (t>=5)"]
+    assert record["config"]["solver"] == "tsit5" and record["config"]["t_on"] == 5.0
+    ref, empty, later = record["table"]
     assert ref["clamp"] == "none" and ref["t_star_ratio"] == 1.0 and ref["plateau_shift"] == 0.0
     assert empty["t_star"] == ref["t_star"]  # "none" is the unclamped system
-    assert both["clamp"] == "match+copy" and both["t_star"] == 0.0  # the task is solved at t = 0
-    assert set(record["curves"]) == {"none", "match+copy"}
-    assert len(record["curves"]["none"]["ts"]) == 401
+    assert later["clamp"] == "previous_token (t>=5)"
+    # Sooner than unclamped (18.85), later than the clamp from t = 0 (9.77); measured 11.13.
+    assert 10.0 < later["t_star"] < 0.7 * ref["t_star"]
+    assert set(record["curves"]) == {"none", "previous_token (t>=5)"}
+    none, clamped = (record["curves"][k] for k in ("none", "previous_token (t>=5)"))
+    assert len(none["ts"]) == 401 and none["ts"] == clamped["ts"]
+    ts, before = np.array(none["ts"]), np.array(none["ts"]) < 5.0
+    # Before t_on the same system by other steps (diffrax ends one at t_on): measured 5.1e-11.
+    losses, unclamped = np.array(clamped["losses"]), np.array(none["losses"])
+    np.testing.assert_allclose(losses[before], unclamped[before], rtol=5e-10)
+    assert np.all(losses[ts > 5.0] < unclamped[ts > 5.0])
     assert_png(tmp_path / "clamp.png")
     assert_fits(result.output)
     assert_shows(cell(result.output, "none", "t*"), ref["t_star"])

@@ -76,6 +76,13 @@ def test_explicit_network_strict_rows_by_hand():
     assert not np.allclose(strict, inclusive)
     model = Model(positions="sinusoidal")
     np.testing.assert_allclose(jnp.mean(strict), population_loss(theta, n, model=model), rtol=1e-12)
+    # The rows themselves, at N = 3 (the program of test_strict_row_excludes_itself): every
+    # context row t ≥ 1 is uniform over s < t; the query's row, whose item appears at 2k, is not.
+    layer1, _ = attention_patterns(theta, 3, 1, model=model)
+    layer1 = np.asarray(layer1)
+    for t in range(1, 6):
+        np.testing.assert_allclose(layer1[t, :t], 1.0 / t, rtol=1e-14)
+    assert layer1[6, 2] == pytest.approx(np.exp(3.0) * layer1[6, 0], rel=1e-12)  # α1 = 3: e³
 
 
 def test_alpha1_very_negative_does_not_cancel():

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from induction_ode import Clamp, emergence_time, is_induction_head, removal_study
+from induction_ode import (
+    PARAM_NAMES,
+    Clamp,
+    emergence_time,
+    is_induction_head,
+    minimal_free_set,
+    removal_study,
+)
 from induction_ode.mechanism import HEAD_ATTENTION, HEAD_CONTRAST
 
 
@@ -12,6 +19,8 @@ def test_parse_clamp_specs():
     assert c.patterns == ("match",) and c.values == (("alpha3", 0.5),) and c.t_on == 3.0
     assert Clamp.parse("none").empty and Clamp.parse("").empty
     assert Clamp.parse("previous_token+copy").label() == "previous_token+copy"
+    assert Clamp.parse("copy", t_on=2.5).label() == "copy (t>=2.5)"
+    assert Clamp.parse("none", t_on=2.5).label() == "none"  # holds nothing at any time
 
 
 @pytest.mark.parametrize(
@@ -30,13 +39,39 @@ def test_parse_rejects_bad_specs(spec, message):
 
 def test_removing_the_readout_freezes_everything():
     """With every γ frozen at 0 the readout is 0, so ∇_α,β L = 0 at θ = 0: nothing moves and
-    no head can form."""
+    no head can form. With β2 frozen instead, γ3 alone learns to copy the uniformly attended
+    average: it moves, but no head forms."""
     study = removal_study(2, base=("beta2", "gamma3"), t_max=400.0)
     assert set(study) == {"beta2", "gamma3"}
     no_readout = study["gamma3"]
     assert not no_readout.emerged and np.isnan(no_readout.t_star)
     assert not is_induction_head(no_readout)
     np.testing.assert_array_equal(no_readout.theta_end, 0.0)
+    no_match = study["beta2"]
+    assert not no_match.emerged and np.isnan(no_match.t_star) and not is_induction_head(no_match)
+    gamma3 = PARAM_NAMES.index("gamma3")
+    np.testing.assert_array_equal(np.delete(no_match.theta_end, gamma3), 0.0)
+    assert no_match.theta_end[gamma3] > 0.5  # measured 0.714
+
+
+def test_minimal_free_set_at_n2():
+    """The greedy pass from four names at N = 2 (the program of the test above): β1 and β10
+    go, β2 and γ3 stay, and the second pass finds no single removal that keeps a head."""
+    tries = []
+    start = ("beta1", "beta2", "beta10", "gamma3")
+    found = minimal_free_set(2, start, lambda free, head: tries.append((free, head)), t_max=400.0)
+    assert found == ("beta2", "gamma3")
+    assert tries == [
+        (start, True),
+        (("beta2", "beta10", "gamma3"), True),
+        (("beta10", "gamma3"), False),
+        (("beta2", "gamma3"), True),
+        (("beta2",), False),
+        (("gamma3",), False),
+        (("beta2",), False),
+    ]
+    with pytest.raises(ValueError, match="forms no induction head"):
+        minimal_free_set(2, ("beta2",), t_max=400.0)
 
 
 def test_full_run_is_an_induction_head():

@@ -36,7 +36,9 @@ def test_length_axis_skips_crowded_labels():
     assert len(ticks) < len(seq)
 
 
-def test_scaling_figure_marks_lengths_without_a_head(tmp_path):
+def test_scaling_figure_marks_lengths_without_a_head(tmp_path, saved_figures):
+    """N = 16 formed no head: it is drawn at (T, t_max) as a lower bound on the log-log axes and
+    at the top edge of the t*/T² axes, and is in neither the fit nor the t* points."""
     rows = [
         dict(n_pairs=n, seq_len=2 * n + 1, t_star=t, t_max=20.0 * (2 * n + 1) ** 2, emerged=t is not None)
         for n, t in ((2, 21.0), (4, 69.0), (8, 211.0), (16, None))
@@ -45,6 +47,15 @@ def test_scaling_figure_marks_lengths_without_a_head(tmp_path):
     path = scaling_figure(record, tmp_path / "scaling.png")
     assert path.stat().st_size > 10_000
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = saved_figures
+    left, right = fig.axes[:2]
+    marks = [line for line in left.lines if line.get_label() == "no head before $t_{max}$"]
+    assert len(marks) == 1 and marks[0].get_marker() == "^"
+    np.testing.assert_array_equal(marks[0].get_xydata(), [[33.0, 20.0 * 33**2]])
+    (points,) = [line for line in left.lines if line.get_marker() == "o"]
+    assert np.isnan(points.get_ydata()[-1]) and np.all(np.isfinite(points.get_ydata()[:3]))
+    (top,) = [line for line in right.lines if line.get_marker() == "^"]
+    np.testing.assert_array_equal(top.get_xdata(), [33.0])
 
 
 # --- heat maps ---------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """``induction-ode standard`` end to end (tiny settings), ``plot standard.json``, and bad input."""
 
 import json
+import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from printed import WIDTH, assert_fits, assert_shows, cell
+from references import PAIRED_19, assert_t_star
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
@@ -57,6 +60,52 @@ def test_standard_writes_record_and_figures(run_dir):
     assert len(record["structure"]["trained"]["pos_qk"]["matrix"]) == 5  # T × T
     for name in FIGURES:
         assert_png(run_dir / name)
+
+
+def test_standard_with_the_ode_comparison(tmp_path):
+    """The fast counterpart of test_standard_slow.py's: the fixture's tiny run (its training
+    programs) with the ODE beside it: the clamp experiment at the same N (unclamped t* against
+    MODEL.md's reference, match+copy at 0) and the ODE's half-times under the same loss (ce)."""
+    args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy", "--seeds", "2"]
+    result = runner.invoke(app, [*args, "--seed", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "standard.json").read_text())
+    ode = {r["clamp"]: r for r in record["ode"]["table"]}
+    assert set(ode) == {"none", "match+copy"} and record["ode"]["t_on"] == 0.0
+    assert_t_star([dict(n_pairs=2, **ode["none"])], PAIRED_19)
+    rows = {r["clamp"]: r for r in record["comparison"]}
+    assert rows["none"]["ode_t_star"] == ode["none"]["t_star"] and rows["none"]["ode_ratio"] == 1.0
+    assert rows["match+copy"]["ode_t_star"] == 0.0
+    assert_shows(cell(result.output, "none", "ODE t*"), ode["none"]["t_star"])
+    progress = record["progress"]["ode"]
+    assert "loss='ce'" in progress["call"] and set(progress["relative"]) == {"alpha3", "beta2", "gamma3"}
+    # The cross-entropy flow is another ODE: slower than MSE's 18.85 (measured 51.09).
+    assert progress["t_star"] > 2 * ode["none"]["t_star"]
+    for name, t in progress["half_times"].items():
+        assert progress["relative"][name] == pytest.approx(t / progress["t_star"], rel=1e-12)
+
+
+def test_standard_clamp_from_a_later_step(tmp_path):
+    """``--clamp-from 20``: match+copy acts from step 20 on (the fixture's programs: the start
+    step is data). Until then the run is the unclamped one; at step 20 the task is solved."""
+    args = ["standard", *TINY, "--positions", "learned", "--clamps", "none,match+copy", "--seeds", "2"]
+    later = ["--seed", "3", "--clamp-from", "20", "--no-ode"]
+    result = runner.invoke(app, [*args, *later, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "standard.json").read_text())
+    assert record["config"]["clamp_from"] == 20
+    assert record["config"]["clamps"] == ["none", "match+copy (step>=20)"]
+    runs = {(r["label"], r["seed"]): r for r in record["runs"]}
+    for seed in (3, 4):
+        none, late = runs["none", seed], runs["match+copy (step>=20)", seed]
+        assert late["steps"] == none["steps"] == [0, 20, 40]
+        assert late["loss"][0] == none["loss"][0]  # step 0: unclamped
+        assert late["accuracy"][1] == 1.0 and late["loss"][1] < 0.1 * none["loss"][1]
+    # The loss halves between the evaluations at steps 0 and 20: linear interpolation puts it
+    # at 10 (measured 10.0 on both seeds); from step 0 it would be 0.
+    late = record["table"][1]
+    assert late["clamp"] == "match+copy (step>=20)"
+    assert all(0 < step <= 20 for step in late["phase_step"]["per_seed"])
 
 
 def test_standard_table_fits_80_columns(standard_run):
@@ -174,11 +223,20 @@ def test_standard_seeds_record_intervals(standard_run):
     )
     assert len(record["ablations"]["per_seed"]) == 2 and len(record["structure"]["per_seed"]) == 2
     found = list(intervals_in(record))
-    assert len(found) > 20
-    for iv in found:
+    assert len(found) > 20 and sum(iv["n"] == 2 for iv in found) > 20
+    for iv in found:  # n counts the finite seeds; an interval needs two, else its bounds are nan
         assert len(iv["per_seed"]) == 2
+        finite = [v for v in iv["per_seed"] if v is not None and math.isfinite(v)]
+        assert iv["n"] == len(finite), iv
+        if finite:
+            assert iv["mean"] == pytest.approx(np.mean(finite), rel=1e-12), iv
         if iv["n"] == 2:
             assert iv["low"] <= iv["mean"] <= iv["high"], iv
+            # 95%: t(0.975, 1 degree of freedom) = 12.706 standard errors |a − b| / 2
+            half = 12.7062047 * abs(finite[0] - finite[1]) / 2
+            assert iv["high"] - iv["mean"] == pytest.approx(half, rel=1e-6, abs=1e-12), iv
+        else:
+            assert all(v is None or math.isnan(v) for v in (iv["low"], iv["high"])), iv
     final = record["table"][0]["final_loss"]
     assert final["per_seed"] == [a["loss"][-1], b["loss"][-1]] and final["low"] < final["high"]
     ranks = record["heads"]["summary"]["induction"]["ranked"]

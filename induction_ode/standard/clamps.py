@@ -128,7 +128,7 @@ class StandardClamp:
         for layer, h in self.ablate:
             parts.append(f"ablate=L{layer}" + ("" if h == ALL else f"H{h}"))
         text = "+".join(parts) or "none"
-        return text if self.from_step == 0 else f"{text} (step>={self.from_step})"
+        return text if self.from_step == 0 or self.empty else f"{text} (step>={self.from_step})"
 
     def arrays(self, n_heads: int) -> ClampArrays:
         """The clamp as arrays for the forward pass (one compiled program serves every clamp)."""
