@@ -87,8 +87,8 @@ def sweep(
         None, "--n-pairs", help="Comma-separated N, e.g. 4,8,16 (overrides the range)."
     ),
     n_min: int = typer.Option(2, help="Smallest N of a geometric range."),
-    n_max: int = typer.Option(32, help="Largest N of a geometric range."),
-    num: int = typer.Option(5, help="Number of lengths in the geometric range."),
+    n_max: int = typer.Option(1024, help="Largest N of a geometric range."),
+    num: int = typer.Option(10, help="Number of lengths in the geometric range."),
     metric: str = typer.Option("identity", help="identity or weights:D (full-weight GD at width D)."),
     loss: str = typer.Option("mse", help="mse or ce."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance of the adaptive solver (atol = rtol/100)."),
@@ -482,6 +482,7 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device):
         exp = clamp_experiment(
             n_pairs,
             specs,
+            t_on=t_on,
             model=model,
             rtol=rtol,
             atol=rtol * 1e-2,
