@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -45,6 +46,12 @@ def rows_of(record: dict, key: str) -> list[dict]:
     return [r for r in lengths.values() if r["solved"] and r["emerged"]]
 
 
+def paper(row: dict, name: str) -> float:
+    """The paper's ``T_x`` of ``name`` (``nan`` where ``|x|`` never reached ½)."""
+    value = row["paper_times"][name]
+    return math.nan if value is None else value
+
+
 def analyse(record: dict, query: str, window: int) -> dict:
     """Per-length quantities and fits of the 19-parameter flow under ``query``."""
     rows = rows_of(record, f"paired_{query}_19")
@@ -55,21 +62,21 @@ def analyse(record: dict, query: str, window: int) -> dict:
     fit = fit_power_law(seq_len, t_star, last=window)
     lower = fit_power_law(seq_len[:-1], t_star[:-1], last=window)
     end = np.array([r["theta_end"] for r in rows])
-    growth = np.diff(np.log(np.abs(end[-2:])), axis=0)[0] / np.diff(np.log(seq_len[-2:]))[0]
+    size = np.where(end[-2:] != 0, np.abs(end[-2:]), np.nan)  # entries that stay exactly 0: nan
+    growth = np.diff(np.log(size), axis=0)[0] / np.diff(np.log(seq_len[-2:]))[0]
     return dict(
         n_pairs=n.tolist(),
         seq_len=seq_len.tolist(),
         t_star=t_star.tolist(),
         t_star_over_t2=(t_star / seq_len**2).tolist(),
         local_exponents=(np.diff(np.log(t_star)) / np.diff(np.log(seq_len))).tolist(),
-        gamma_over_t=[r["paper_times"]["gamma3"] / s for r, s in zip(rows, seq_len)],
-        beta_over_t2=[r["paper_times"]["beta2"] / s**2 for r, s in zip(rows, seq_len)],
-        alpha_over_t2=[r["paper_times"]["alpha3"] / s**2 for r, s in zip(rows, seq_len)],
+        gamma_over_t=[paper(r, "gamma3") / s for r, s in zip(rows, seq_len)],
+        beta_over_t2=[paper(r, "beta2") / s**2 for r, s in zip(rows, seq_len)],
+        alpha_over_t2=[paper(r, "alpha3") / s**2 for r, s in zip(rows, seq_len)],
         label_attention=[r["label_attention"] for r in rows],
         order=[sorted(r["half_times"], key=r["half_times"].get) for r in rows],
         paper_order=[
-            sorted(r["paper_times"], key=lambda k, r=r: np.nan_to_num(r["paper_times"][k], nan=np.inf))
-            for r in rows
+            sorted(r["paper_times"], key=lambda k, r=r: np.nan_to_num(paper(r, k), nan=np.inf)) for r in rows
         ],
         ratio_3_to_19={str(m): key3[m]["t_star"] / t for m, t in zip(n.tolist(), t_star) if m in key3},
         power_law=dict(
@@ -122,6 +129,7 @@ def figure(analysis: dict, path: Path) -> None:
     axes[0].set(xscale="log", xlabel="T = 2N + 1", ylabel="t*/T²", title="t*/T², paired code, strict, MSE")
     axes[1].axhline(2, color="k", lw=0.6, ls=":")
     axes[1].set(xscale="log", xlabel="T", ylabel="d ln t*/d ln T", title="local exponent of t* (19 free)")
+    axes[1].set_ylim(1.5, 2.1)  # N = 2 → 4 under the last query (4.0) is off the scale
     axes[2].set(
         xscale="log",
         yscale="log",

@@ -72,7 +72,9 @@ def test_float32_close_to_float64():
     assert abs(e32 - e64) / e64 < 3e-5
 
 
-@pytest.mark.parametrize("mask, form", [("strict", "dense"), ("inclusive", "dense"), ("strict", "structured")])
+@pytest.mark.parametrize(
+    "mask, form", [("strict", "dense"), ("inclusive", "dense"), ("strict", "structured")]
+)
 def test_bdf_jacobian_is_the_hessian_to_float32_accuracy(mask, form):
     """The solver's Jacobian (float32 for a float64 state) against the float64 Hessian, at
     |θ| up to 50 and with α1 ≪ 0, relative to the largest entry (1.0 at every θ here).
