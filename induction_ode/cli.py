@@ -20,6 +20,7 @@ from .commands import (
     out_dir,
     progress_bar,
     run_command,
+    same_config,
     select_device,
 )
 from .memory import check_fits, crosscheck_bytes
@@ -170,11 +171,7 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     done: dict[int, dict] = {}
     if resume and path.exists():
         old, done = _finished_lengths(path)
-        old_config = with_legacy(old.get("config", {}))
-        changed = [k for k in sorted(set(config) | set(old_config)) if old_config.get(k) != config.get(k)]
-        if changed:
-            diffs = "; ".join(f"{k}={old_config.get(k)!r} there, {config.get(k)!r} here" for k in changed)
-            raise UsageError(f"--resume: {path} was written with another configuration ({diffs})")
+        same_config(path, with_legacy(old.get("config", {})), config)
     elif path.exists() and not resume:
         path.unlink()
     console = Console(stderr=True)

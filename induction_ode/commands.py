@@ -110,6 +110,71 @@ def interruptible(work, lock: threading.Lock):
     return outcome["value"]
 
 
+def same_config(path: Path, old: dict, new: dict) -> None:
+    """For ``--resume``: :class:`UsageError`, in one line naming every option that differs, if
+    the run kept in ``path`` had configuration ``old`` and this one has ``new``."""
+    changed = [k for k in sorted(set(new) | set(old)) if old.get(k) != new.get(k)]
+    if changed:
+        diffs = "; ".join(f"{k}={old.get(k)!r} there, {new.get(k)!r} here" for k in changed)
+        raise UsageError(f"--resume: {path} was written with another configuration ({diffs})")
+
+
+class KeptParts:
+    """The finished parts of a run, kept on disk so that Ctrl-C loses none of them and
+    ``--resume`` computes only the others.
+
+    They live in one JSON file, ``path``: a record of kind ``kind`` with the run's ``config``
+    and ``parts`` (name → the part, a JSON-ready dict), rewritten atomically
+    (:func:`~induction_ode.records.write_json`: no ``.tmp`` is left) as each part finishes,
+    under :attr:`lock`, the lock :func:`interruptible` takes on Ctrl-C. Without ``resume`` an
+    old file is discarded; with it, its parts are reused, and a file of another configuration
+    is refused in one line (:func:`same_config`). The command removes the file (:meth:`done`)
+    once its record is written.
+
+    Attributes:
+        kept: the names of the parts read back from disk (empty for a fresh run).
+    """
+
+    def __init__(self, path: Path, kind: str, config: dict, resume: bool):
+        from .records import as_json, read_record
+
+        self.path, self.lock = path, threading.Lock()
+        self.record = dict(kind=kind, config=as_json(config), parts={})
+        if resume and path.exists():
+            fix = "delete it, or pass another --out, to start the run over"
+            old = read_record(path, (kind,), fix)
+            if not isinstance(old.get("config"), dict) or not isinstance(old.get("parts"), dict):
+                raise UsageError(f"{path} is damaged (its config or parts are not a {kind} record's); {fix}")
+            same_config(path, old["config"], self.record["config"])
+            self.record["parts"] = old["parts"]
+        else:
+            path.unlink(missing_ok=True)
+        self.kept = list(self.record["parts"])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.record["parts"]
+
+    def get(self, name: str, compute) -> dict:
+        """The part ``name``: the kept one, or else ``compute()``'s, written at once.
+
+        Either way it is returned as it reads back from JSON
+        (:func:`~induction_ode.records.as_json`), so a resumed run and a fresh one assemble
+        the same record."""
+        from .records import as_json, write_json
+
+        parts = self.record["parts"]
+        if name not in parts:
+            value = as_json(compute())
+            with self.lock:
+                parts[name] = value
+                write_json(self.path, self.record)
+        return parts[name]
+
+    def done(self) -> None:
+        """Remove the file of parts (the run's record holds them now)."""
+        self.path.unlink(missing_ok=True)
+
+
 def command_line(ctx: typer.Context, extra: str | None = None) -> str:
     """The ``induction-ode`` command line of the running command with the options it was
     given (those that differ from their defaults), and the flag ``extra`` if not already on."""

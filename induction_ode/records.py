@@ -1,9 +1,10 @@
 """JSON records of runs: configuration, versions, device, wall time, and results.
 
 Every record is a dict with ``"kind"`` (``"sweep"``, ``"simulate"``, ``"crosscheck"``,
-``"clamp"``, ``"standard"`` or ``"ngram"``), ``"format"`` (:data:`RECORD_FORMAT`), ``"config"``
-(the arguments that define the run), ``"environment"`` and the results. A figure can always be
-redrawn from its record (:mod:`induction_ode.plots`).
+``"clamp"``, ``"standard"`` or ``"ngram"``; ``"standard-parts"`` and ``"ngram-parts"`` for the
+finished parts of an unfinished run, :class:`~induction_ode.commands.KeptParts`), ``"format"``
+(:data:`RECORD_FORMAT`), ``"config"`` (the arguments that define the run), ``"environment"``
+and the results. A figure can always be redrawn from its record (:mod:`induction_ode.plots`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ def _clean(value):
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def as_json(value):
+    """``value`` as it reads back from the JSON that :func:`write_json` writes: lists for
+    arrays and tuples, ``None`` for non-finite floats."""
+    return json.loads(json.dumps(_clean(value)))
 
 
 def write_json(path: Path, record: dict) -> None:

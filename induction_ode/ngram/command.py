@@ -5,12 +5,21 @@ No JAX at import time (``induction-ode --help`` stays fast); the library is load
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import typer
 
-from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..commands import (
+    KeptParts,
+    UsageError,
+    interruptible,
+    out_dir,
+    progress_bar,
+    run_command,
+    select_device,
+)
 from ..memory import check_fits, ngram_bytes
 from ..tables import formatted, number, print_table
 from ..validation import check_values
@@ -44,6 +53,10 @@ def ngram(
     full_steps: int = typer.Option(None, help="Also train the full model for this many steps (0: skip). [0]"),
     full_lr: float = typer.Option(None, help="The full model's learning rate. [0.01]"),
     out: Path = typer.Option("runs/ngram", help="Output directory."),
+    resume: bool = typer.Option(
+        False,
+        help="Reuse the parts (reduced model, criterion, full model) an interrupted run finished in OUT.",
+    ),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """The n-gram model of Chen et al. 2024: three phases of training; ngram.json and figures."""
@@ -65,15 +78,15 @@ def ngram(
         full_steps=full_steps,
         full_lr=full_lr,
     )
-    run_command(lambda: _ngram(preset, options, out, device))
+    run_command(lambda: _ngram(preset, options, out, resume, device), resumable=True)
 
 
-def _ngram(preset_name, options, out, device):
+def _ngram(preset_name, options, out, resume, device):
     select_device(device)
     numbers = {k: v for k, v in options.items() if k not in ("flow", "window", "loss")}
     check_values(family="ngram", flag=True, **numbers)
     from ..records import environment, write_json
-    from .experiment import preset, run
+    from .experiment import preset, run_record
     from .model import n_patterns
 
     settings = preset(preset_name, **options)  # validates every setting (ValueError → one line)
@@ -89,6 +102,9 @@ def _ngram(preset_name, options, out, device):
     from .plots import ngram_figures
 
     console = Console(stderr=True)
+    parts = KeptParts(out / "ngram.parts.json", "ngram-parts", settings.to_json(), resume)
+    if parts.kept:
+        console.print(f"resuming: {', '.join(parts.kept)} kept in {parts.path}")
     start = time.perf_counter()
     with progress_bar(console) as progress:
         tasks = {}
@@ -98,14 +114,14 @@ def _ngram(preset_name, options, out, device):
                 tasks[stage] = progress.add_task(f"{stage} model", total=total)
             progress.update(tasks[stage], completed=done)
 
-        if settings.flow:
-            with console.status(f"integrating the gradient flow to t = {settings.t_end:g}"):
-                result = run(settings)
-        else:
-            result = run(settings, on_progress=advance)
-    record = dict(result.record(), environment=environment())
+        work = lambda: run_record(settings, on_progress=advance, keep=parts.get)  # noqa: E731
+        flowing = f"integrating the gradient flow to t = {settings.t_end:g}"
+        with console.status(flowing) if settings.flow else contextlib.nullcontext():
+            result = interruptible(work, parts.lock)
+    record = dict(result, environment=environment())
     record["wall_time"]["total"] = time.perf_counter() - start
     write_json(out / "ngram.json", record)
+    parts.done()
     paths = ngram_figures(record, out)
     _summary(record)
     console.print(f"wrote {out / 'ngram.json'}, " + ", ".join(p.name for p in paths))

@@ -3,7 +3,10 @@
 :class:`Settings` holds everything that defines a run; :func:`run` samples the fixed training
 set, trains the reduced model (gradient descent at ``lr``, or the gradient flow), measures the
 three phases, evaluates the χ²-MI criterion, and optionally trains the full model on the same
-sample. :func:`Run.record` is the JSON record the CLI writes and the figures are drawn from.
+sample. :func:`Run.record` is the JSON record the CLI writes and the figures are drawn from;
+:func:`run_record` computes the same record part by part (the reduced model, the criterion,
+the full model), so that the CLI can keep each part as it finishes and reuse it on
+``--resume``.
 """
 
 from __future__ import annotations
@@ -184,31 +187,65 @@ class Run:
         the top level (absent when it was not trained), the full model's under ``full``, in the
         same layout (its ``final`` adds ``gamma`` and ``O``).
         """
-        s, arch, crit = self.settings, self.settings.arch, self.criterion
-        rec = dict(
-            kind="ngram",
-            config=s.to_json(),
-            subsets=arch.subset_labels(),
-            live=arch.live(),
-            offsets=arch.offsets(),
-            unreachable=self.unreachable,
-            criterion=dict(
-                subsets=[list(x) for x in crit.subsets],
-                value=crit.value,
-                stderr=crit.stderr,
-                draws=crit.draws,
-                best=list(crit.best),
-                margin=crit.margin,
-                margin_err=crit.margin_err,
-            ),
-            wall_time=dict(reduced=self.wall_reduced, criterion=self.wall_criterion, full=self.wall_full),
-        )
-        if self.trajectory is not None:
-            rec.update(_model_json(self.trajectory, self.phases), loss0=float(self.trajectory.losses[0]))
-        if self.full is not None:
-            rec["full"] = _model_json(self.full, self.full_phases)
-            rec["full"]["final"].update(gamma=self.full.params.gamma[-1], O=self.full.params.O[-1])
-        return rec
+        reduced = _model_part(self.trajectory, self.phases, self.wall_reduced)
+        criterion = _criterion_part(self.criterion, self.wall_criterion)
+        full = _model_part(self.full, self.full_phases, self.wall_full, full=True)
+        return _assemble(self.settings, self.unreachable, reduced, criterion, full)
+
+
+def _model_part(tr: Trajectory | None, measured: dict | None, wall: float, full: bool = False) -> dict | None:
+    """One model's part of the record (``None`` for a model not trained): ``phases``, ``final``
+    (with ``gamma`` and ``O`` for the ``full`` model), ``initial``, ``trajectory`` and
+    ``wall_time`` (s)."""
+    if tr is None:
+        return None
+    part = dict(_model_json(tr, measured), wall_time=wall)
+    if full:
+        part["final"].update(gamma=tr.params.gamma[-1], O=tr.params.O[-1])
+    return part
+
+
+def _criterion_part(crit: Criterion, wall: float) -> dict:
+    """The criterion's part of the record, with its ``wall_time`` (s)."""
+    return dict(
+        subsets=[list(x) for x in crit.subsets],
+        value=crit.value,
+        stderr=crit.stderr,
+        draws=crit.draws,
+        best=list(crit.best),
+        margin=crit.margin,
+        margin_err=crit.margin_err,
+        wall_time=wall,
+    )
+
+
+def _assemble(
+    settings: Settings, unreachable: int, reduced: dict | None, criterion: dict, full: dict | None
+) -> dict:
+    """The record of :meth:`Run.record` from its parts (:func:`_model_part`,
+    :func:`_criterion_part`), whose wall times (s) go to its ``wall_time``."""
+    arch = settings.arch
+    reduced, criterion, full = (None if p is None else dict(p) for p in (reduced, criterion, full))
+    wall = dict(
+        reduced=reduced.pop("wall_time") if reduced else 0.0,
+        criterion=criterion.pop("wall_time"),
+        full=full.pop("wall_time") if full else float("nan"),
+    )
+    rec = dict(
+        kind="ngram",
+        config=settings.to_json(),
+        subsets=arch.subset_labels(),
+        live=arch.live(),
+        offsets=arch.offsets(),
+        unreachable=unreachable,
+        criterion=criterion,
+        wall_time=wall,
+    )
+    if reduced is not None:
+        rec.update(reduced, loss0=float(reduced["trajectory"]["losses"][0]))
+    if full is not None:
+        rec["full"] = full
+    return rec
 
 
 def _model_json(tr: Trajectory, measured: dict) -> dict:
@@ -270,27 +307,64 @@ def _train_reduced(settings: Settings, smp: NGramSample, report) -> Trajectory:
     return gradient_descent(objective(arch), params0, prep, lr=s.lr, steps=s.steps, on_chunk=report)
 
 
+def _stages(settings: Settings, on_progress: Callable[[str, int, int], None] | None):
+    """The training sample's unreachable count and the run's three stages, each a function of
+    no arguments, run in this order: the reduced model's ``(trajectory, phases, wall)``
+    (``None`` if ``steps == 0``), the criterion's ``(criterion, wall)`` and the full model's
+    ``(trajectory, phases, wall)`` (``None`` if ``full_steps == 0``); walls in seconds."""
+    s, arch = settings, settings.arch
+    report = lambda stage: None if on_progress is None else (lambda k, n: on_progress(stage, k, n))  # noqa: E731
+    smp = fixed_sample(s.task, s.n_train, s.seed)
+    unreachable = int(s.n_train - np.sum(np.asarray(smp.reachable)))
+
+    def timed(work):
+        start = time.perf_counter()
+        value = work()
+        return value, time.perf_counter() - start
+
+    def reduced():
+        traj, wall = timed(lambda: _train_reduced(s, smp, report("reduced")))
+        return traj, measure(traj, arch), wall
+
+    def criterion():
+        window = int(arch.max_offset)
+        return timed(lambda: chi2_mutual_information(s.task, window, arch.degree, draws=s.draws, seed=s.seed))
+
+    def full():
+        traj, wall = timed(lambda: train_full(s, smp, on_chunk=report("full")))
+        return traj, measure(traj, arch), wall
+
+    return unreachable, reduced if s.steps else None, criterion, full if s.full_steps else None
+
+
 def run(settings: Settings, *, on_progress: Callable[[str, int, int], None] | None = None) -> Run:
     """Sample, train the reduced model, measure the phases and the criterion (and the full model).
 
     ``on_progress(stage, done, total)`` is called as training advances (stages ``"reduced"``,
     ``"full"``).
     """
-    s, arch = settings, settings.arch
-    report = lambda stage: None if on_progress is None else (lambda k, n: on_progress(stage, k, n))  # noqa: E731
-    smp = fixed_sample(s.task, s.n_train, s.seed)
-    unreachable = int(s.n_train - np.sum(np.asarray(smp.reachable)))
-    traj, measured, start = None, None, time.perf_counter()
-    if s.steps:
-        traj = _train_reduced(s, smp, report("reduced"))
-        measured = measure(traj, arch)
-    wall_reduced = time.perf_counter() - start
-    start = time.perf_counter()
-    crit = chi2_mutual_information(s.task, int(arch.max_offset), arch.degree, draws=s.draws, seed=s.seed)
-    out = Run(s, traj, measured, crit, unreachable, wall_reduced, time.perf_counter() - start)
-    if s.full_steps:
-        start = time.perf_counter()
-        out.full = train_full(s, smp, on_chunk=report("full"))
-        out.wall_full = time.perf_counter() - start
-        out.full_phases = measure(out.full, arch)
+    unreachable, reduced, criterion, full = _stages(settings, on_progress)
+    traj, measured, wall_reduced = reduced() if reduced else (None, None, 0.0)
+    crit, wall_criterion = criterion()
+    out = Run(settings, traj, measured, crit, unreachable, wall_reduced, wall_criterion)
+    if full:
+        out.full, out.full_phases, out.wall_full = full()
     return out
+
+
+def run_record(
+    settings: Settings,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    keep: Callable[[str, Callable[[], dict]], dict] = lambda name, compute: compute(),
+) -> dict:
+    """The record of :func:`run`, computed part by part: ``keep(name, compute)`` returns the part
+    ``name`` (``"reduced"``, ``"criterion"``, ``"full"``), ``compute()``'s or one kept from
+    an earlier, interrupted run (:class:`~induction_ode.commands.KeptParts`)."""
+    unreachable, reduced, criterion, full = _stages(settings, on_progress)
+    parts = dict(
+        reduced=reduced and keep("reduced", lambda: _model_part(*reduced())),
+        criterion=keep("criterion", lambda: _criterion_part(*criterion())),
+        full=full and keep("full", lambda: _model_part(*full(), full=True)),
+    )
+    return _assemble(settings, unreachable, **parts)

@@ -6,12 +6,21 @@ No JAX at module level: the command line's ``--help`` must not wait for it.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import typer
 
-from ..commands import UsageError, out_dir, progress_bar, run_command, select_device
+from ..commands import (
+    KeptParts,
+    UsageError,
+    interruptible,
+    out_dir,
+    progress_bar,
+    run_command,
+    select_device,
+)
 from ..memory import check_fits, standard_bytes
 from ..tables import formatted, number, print_table
 from ..validation import check_values
@@ -56,6 +65,9 @@ def standard(
     preset: str = typer.Option("none", help="none or singh (N = 2, 5 labels, 50 classes of 512-d vectors)."),
     ode: bool = typer.Option(True, "--ode/--no-ode", help="Also run the ODE's clamps at the same N."),
     out: Path = typer.Option(Path("runs/standard"), help="Output directory."),
+    resume: bool = typer.Option(
+        False, help="Reuse the clamps (all seeds of each) and ODE parts an interrupted run finished in OUT."
+    ),
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """Standard transformers (Singh et al. 2024): clamps, per-head metrics, ablations, weight structure."""
@@ -79,9 +91,10 @@ def standard(
         preset=preset,
         ode=ode,
         out=out,
+        resume=resume,
         device=device,
     )
-    run_command(lambda: run_standard(**options))
+    run_command(lambda: run_standard(**options), resumable=True)
 
 
 def _settings(o: dict):
@@ -217,34 +230,10 @@ def run_standard(**o):
 
     from ..records import environment, write_json
     from .plots import standard_figures
-    from .seeds import seed_analysis
-    from .training import clamp_study, seed_list
+    from .training import seed_list
 
     console = Console(stderr=True)
-    start = time.perf_counter()
     seeds = seed_list(cfg, o["seeds"])
-    labels = ["none"] + [s.label() for s in specs if not s.empty]
-    with progress_bar(console) as progress:
-        bars = {
-            lab: progress.add_task(f"{lab} (compiling first)" if i == 0 else lab, total=cfg.n_evals)
-            for i, lab in enumerate(dict.fromkeys(labels))
-        }
-        study = clamp_study(
-            task, model, cfg, specs, seeds=seeds, on_chunk=lambda lab, step: progress.advance(bars[lab])
-        )
-    with console.status("ablations and weight structure of the unclamped models"):
-        analysis = seed_analysis(task, model, cfg, study)
-    table = study.rows()
-    ode = None
-    if o["ode"] and any(ode_expressible(s) for s in specs):
-        t_on = _ode_time_on(o, task, study)
-        n_ode = 1 + len({ode_expressible(s) for s in specs if ode_expressible(s)})
-        with progress_bar(console) as progress:
-            bar = progress.add_task("ODE: unclamped, then each clamp", total=n_ode)
-            ode = ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
-    if o["ode"]:
-        with console.status(f"the ODE's progress measures ({cfg.loss})"):
-            analysis["progress"]["ode"] = ode_progress(task.n_pairs, cfg.loss)
     config = dict(
         task=task.to_json(),
         model=model.to_json(),
@@ -257,12 +246,21 @@ def run_standard(**o):
         ode=o["ode"],
         precision="float32",
     )
+    parts = KeptParts(out / "standard.parts.json", "standard-parts", config, o["resume"])
+    if parts.kept:
+        console.print(f"resuming: {', '.join(parts.kept)} kept in {parts.path}")
+    start = time.perf_counter()
+    done = interruptible(lambda: _parts(o, task, model, cfg, specs, seeds, parts, console), parts.lock)
+    study, runs, analysis, ode, ode_progress_part = done
+    table = study.rows()
+    if ode_progress_part is not None:
+        analysis = dict(analysis, progress=dict(analysis["progress"], ode=ode_progress_part))
     record = dict(
         kind="standard",
         config=config,
         environment=environment(),
         loss0=study.loss0,
-        runs=[r.to_json() for runs in (study.reference, *study.runs) for r in runs],
+        runs=runs,
         table=table,
         **analysis,
         ode=ode,
@@ -270,15 +268,109 @@ def run_standard(**o):
         wall_time=time.perf_counter() - start,
     )
     write_json(out / "standard.json", record)
+    parts.done()
     paths = standard_figures(record, out)
     _print(record, console)
     console.print(f"wrote {out / 'standard.json'}, " + ", ".join(p.name for p in paths))
 
 
+def _parts(o: dict, task, model, cfg, specs, seeds, parts: KeptParts, console):
+    """Train unclamped, then under each clamp, then run the ODE's clamps and progress measures,
+    keeping each part in ``parts`` as it finishes (or reusing the kept one).
+
+    A part is one clamp with all its seeds (they train together, one vmapped program), and
+    the unclamped part holds the ablations, weight structure and progress measures of its
+    models too (they need the trained weights, which no part keeps). Returns the
+    :class:`~.training.ClampStudy` (runs without weights), the record's ``runs``, the unclamped
+    models' analysis (:func:`~.seeds.seed_analysis`), the ODE's clamp comparison and its
+    progress measures (``None`` where not run).
+    """
+    from .clamps import StandardClamp
+    from .seeds import seed_analysis
+    from .training import ClampStudy, train_seeds
+
+    order = ["none", *(s.label() for s in specs if not s.empty)]  # as clamp_study trains them
+    todo = dict(zip(order, [StandardClamp(), *(s for s in specs if not s.empty)]))
+    with progress_bar(console) as progress:
+        first = [label for label in todo if label not in parts][:1]
+        bars = {
+            label: progress.add_task(
+                f"{label} (compiling first)" if label in first else label, total=cfg.n_evals
+            )
+            for label in todo
+            if label not in parts
+        }
+
+        def trained(label, spec):
+            runs = train_seeds(
+                task, model, cfg, spec, seeds=seeds, on_chunk=lambda s: progress.advance(bars[label])
+            )
+            part = dict(runs=[r.to_json() for r in runs])
+            if label == "none":
+                analysing = progress.add_task(
+                    "ablations and weight structure of the unclamped models", total=1
+                )
+                part["analysis"] = seed_analysis(task, model, cfg, ClampStudy(seeds, runs, []))
+                progress.advance(analysing)
+            return part
+
+        done = {
+            label: parts.get(label, functools.partial(trained, label, spec)) for label, spec in todo.items()
+        }
+    study = ClampStudy(seeds, _runs(done["none"]), [_runs(done[label]) for label in order[1:]])
+    ode = progress_part = None
+    expressible = {ode_expressible(s) for s in specs} - {None}
+    if o["ode"] and expressible:
+
+        def comparison():
+            t_on = _ode_time_on(o, task, study)
+            with progress_bar(console) as progress:
+                bar = progress.add_task("ODE: unclamped, then each clamp", total=1 + len(expressible))
+                return ode_comparison(task.n_pairs, specs, t_on, on_run=lambda r: progress.advance(bar))
+
+        ode = parts.get("ode", comparison)
+    if o["ode"]:
+
+        def measures():
+            with console.status(f"the ODE's progress measures ({cfg.loss})"):
+                return ode_progress(task.n_pairs, cfg.loss)
+
+        progress_part = parts.get("ode progress", measures)
+    return (
+        study,
+        [r for label in order for r in done[label]["runs"]],
+        done["none"]["analysis"],
+        ode,
+        progress_part,
+    )
+
+
+def _runs(part: dict) -> list:
+    """A kept training part's runs as :class:`~.training.TrainRun` (their recorded curves; the
+    weights and progress measures, which parts do not keep, are ``None``)."""
+    import numpy as np
+
+    from .training import TrainRun
+
+    curves = ("steps", "loss", "accuracy", "train_loss", "induction", "previous_token")
+    return [
+        TrainRun(
+            r["label"],
+            *(np.asarray(r[k], float) for k in curves),  # None (a NaN in JSON) back to NaN
+            progress=None,
+            params=None,
+            params0=None,
+            wall_time=r["wall_time"],
+            seed=r["seed"],
+        )
+        for r in part["runs"]
+    ]
+
+
 def interval_text(iv: dict, spec: str) -> str:
     """``"mean [low, high]"`` of a :func:`~induction_ode.intervals.mean_interval`, or the mean
     alone where there is no interval (one seed)."""
-    if not iv["low"] == iv["low"]:
+    if iv["low"] is None or iv["low"] != iv["low"]:  # NaN, or None as read back from JSON
         return formatted(iv["mean"], spec)
     return f"{formatted(iv['mean'], spec)} [{formatted(iv['low'], spec)}, {formatted(iv['high'], spec)}]"
 
