@@ -88,8 +88,8 @@ def sweep(
         None, "--n-pairs", help="Comma-separated N, e.g. 4,8,16 (overrides the range)."
     ),
     n_min: int = typer.Option(2, help="Smallest N of a geometric range."),
-    n_max: int = typer.Option(1024, help="Largest N of a geometric range."),
-    num: int = typer.Option(10, help="Number of lengths in the geometric range."),
+    n_max: int = typer.Option(512, help="Largest N of a geometric range."),
+    num: int = typer.Option(9, help="Number of lengths in the geometric range."),
     metric: str = typer.Option("identity", help="identity or weights:D (full-weight GD at width D)."),
     loss: str = typer.Option("mse", help="mse or ce."),
     rtol: float = typer.Option(1e-8, help="Relative tolerance of the adaptive solver (atol = rtol/100)."),

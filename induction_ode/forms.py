@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from .loss import Forward, closed_form_forward, pair_losses, query_weights
 from .options import check_option
-from .paired_mse import paired_uniform_mse
+from .paired_mse import paired_uniform_label_weights, paired_uniform_mse
 from .structured import paired_forward
 
 FORMS = ("auto", "dense", "structured")
@@ -76,6 +76,24 @@ def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
     return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
 
 
+def _sums_only(form, positions, query, pattern_clamp) -> bool:
+    """Whether the uniform query's sums (:mod:`induction_ode.paired_mse`) serve, in place of a
+    forward pass over every pair."""
+    structured = resolve_form(form, positions) == "structured"
+    return structured and query == "uniform" and pattern_clamp is None
+
+
+def padded_label_weights(
+    theta, n_pairs, n_pad: int, pattern_clamp=None, *, layer1_mask, positions, query="uniform", form="auto"
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`label_weights` at ``θ`` by the evaluator ``form``: the uniform query under the
+    structured form (no clamp) in ``O(T)`` memory, from its sums; otherwise from the forward."""
+    if _sums_only(form, positions, query, pattern_clamp):
+        return paired_uniform_label_weights(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+    options = dict(layer1_mask=layer1_mask, positions=positions, query=query, form=form)
+    return label_weights(forward(theta, n_pairs, n_pad, pattern_clamp, **options), n_pad)
+
+
 @functools.partial(jax.jit, static_argnames=("n_pad", "loss", "layer1_mask", "positions", "query", "form"))
 def padded_loss(
     theta,
@@ -92,8 +110,7 @@ def padded_loss(
 ):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
     the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
-    structured = resolve_form(form, positions) == "structured"
-    if structured and loss == "mse" and query == "uniform" and pattern_clamp is None:
+    if loss == "mse" and _sums_only(form, positions, query, pattern_clamp):
         per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
         weights = query_weights(n_pairs, n_pad, query, theta.dtype)
         return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)

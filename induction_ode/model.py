@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .clamp import Clamp, free_mask
-from .forms import forward, label_weights, padded_loss
+from .forms import padded_label_weights, padded_loss
 from .loss import check_theta, check_vocab_size, closed_form_forward, pattern_strength
 from .positions import check_positions, check_query, width
 from .subspace import N_PARAMS, PARAM_NAMES, embed, param_norms
@@ -193,11 +193,10 @@ class Model:
         )
 
     def label_weights(self, theta, n_pairs, n_pad, pattern_clamp=None):
-        """:func:`~induction_ode.forms.label_weights` of this network at ``θ``: ``(on_label,
-        runner_up)``, ``(n_pad,)`` each."""
+        """:func:`~induction_ode.forms.padded_label_weights` of this network at ``θ``:
+        ``(on_label, runner_up)``, ``(n_pad,)`` each."""
         options = dict(query=self.query, form=self.form, **self.network())
-        fwd = forward(theta, n_pairs, n_pad, pattern_clamp, **options)
-        return label_weights(fwd, n_pad)
+        return padded_label_weights(theta, n_pairs, n_pad, pattern_clamp, **options)
 
     def loss_at(self, t, theta, n_pairs, n_pad):
         """The (clamped) population loss the dynamics descend at time ``t``."""

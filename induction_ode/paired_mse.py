@@ -27,10 +27,12 @@ dense form. Written for this package: no library computes it. Its oracle is
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from .structured import LOW, PairedRows, key_scores, log_rows, query_row, query_score
+from .structured import LOW, PairedRows, QueryRow, key_scores, log_rows, query_row, query_score
 
 
 def _lse(*terms) -> jax.Array:
@@ -90,16 +92,16 @@ def _shifted(x, by: int) -> jax.Array:
     return jnp.concatenate([low, x[:-1]]) if by < 0 else jnp.concatenate([x[1:], low])
 
 
-def _key_arrays(theta, logs: PairedRows, rows: PairedRows, qr, valid):
-    """The ``k``-independent log arrays ``(q,)``: scores before and after the pair, and the
-    nested terms ``Φ, Q`` (prefix side) and ``Ψ, Λ, K``, ``log r`` (suffix side)."""
-    q = valid.shape[0]
+def _key_arrays(keys):
+    """From :class:`_Keys`, the ``k``-independent log arrays ``(q,)``: scores before and after
+    the pair, and the nested terms ``Φ, Q`` (prefix side) and ``Ψ, Λ, K``, ``log r`` (suffix
+    side)."""
+    lf, lg = keys.before, keys.after
+    q = lf.shape[0]
     s = jnp.arange(q)
     odd = s % 2 == 1
     item_of = s - s % 2  # the item of s's pair
-    lf = jnp.where(valid, key_scores(theta, rows, qr, s, q // 2), LOW)
-    lg = jnp.where(valid, key_scores(theta, rows, qr, s, -1), LOW)
-    lb, cnt, lw, ld = logs
+    lb, cnt, lw, ld = keys.logs
     log_cnt = jnp.where(cnt > 0, jnp.log(jnp.maximum(cnt, 1.0)), LOW)
     log_cnt_less = jnp.where(cnt > 1, jnp.log(jnp.maximum(cnt - 1, 1.0)), LOW)
     before_f = _before(lf[None])[0]  # Σ_{s' < j} e^{f}
@@ -121,6 +123,58 @@ def _key_arrays(theta, logs: PairedRows, rows: PairedRows, qr, valid):
     return prefix, suffix
 
 
+class _Keys(NamedTuple):
+    """The query's layer-2 scores under the paired code, for every padded pair at once: the
+    rows (linear and log), the query row, the scores of every key before and after a pair
+    (``(q,)``, :data:`LOW` at pad keys), and of each pair's item, label and the query."""
+
+    rows: PairedRows
+    logs: PairedRows
+    query_row: QueryRow
+    before: jax.Array
+    after: jax.Array
+    item: jax.Array
+    label: jax.Array
+    query: jax.Array
+
+
+def _keys(theta, n_pairs, n_pad: int, strict: bool) -> _Keys:
+    q = 2 * n_pad
+    s = jnp.arange(q)
+    valid = s >= 2 * (n_pad - jnp.asarray(n_pairs))
+    logs = log_rows(theta, n_pairs, n_pad, strict=strict)
+    rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
+    qr = query_row(theta, n_pairs, strict=strict)
+    p = jnp.arange(n_pad)
+    at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * p, 2 * p + 1))
+    return _Keys(
+        rows,
+        logs,
+        qr,
+        jnp.where(valid, key_scores(theta, rows, qr, s, n_pad), LOW),
+        jnp.where(valid, key_scores(theta, rows, qr, s, -1), LOW),
+        key_scores(theta, at_item, qr, 2 * p, p),
+        key_scores(theta, at_label, qr, 2 * p + 1, p),
+        query_score(theta, qr, n_pairs),
+    )
+
+
+def paired_uniform_label_weights(theta, n_pairs, n_pad: int, *, strict: bool):
+    """The query's layer-2 weight on the correct label and the largest on any other key, for
+    every padded pair under the paired code: two ``(n_pad,)`` arrays, ``O(T)`` memory (the
+    forward's ``(N, T)`` rows would take 17 GB at N = 32,768). No clamps."""
+    keys = _keys(theta, n_pairs, n_pad, strict)
+    q = 2 * n_pad
+    pre = _before(keys.before[None])[0, 0:q:2]
+    post = _from(keys.after[None])[0, 2 : q + 1 : 2]
+    low = jnp.full((1,), LOW, theta.dtype)
+    top_before = jnp.concatenate([low, jax.lax.cummax(keys.before)])[0:q:2]
+    top_after = jnp.concatenate([jax.lax.cummax(keys.after, reverse=True), low, low])[2 : q + 1 : 2]
+    log_z = _lse(pre, keys.item, keys.label, post, keys.query)
+    runner_up = jnp.maximum(jnp.maximum(top_before, top_after), jnp.maximum(keys.item, keys.query))
+    return jnp.exp(keys.label - log_z), jnp.exp(runner_up - log_z)
+
+
 def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
     """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
     to be masked), in ``O(T)`` work and memory for all pairs together. No clamps.
@@ -132,18 +186,13 @@ def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array
     dtype = theta.dtype
     q = 2 * n_pad
     n = jnp.asarray(n_pairs)
-    valid = jnp.arange(q) >= 2 * (n_pad - n)
-    logs = log_rows(theta, n_pairs, n_pad, strict=strict)
-    rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
-    qr = query_row(theta, n_pairs, strict=strict)
-    prefix, suffix = _key_arrays(theta, logs, rows, qr, valid)
+    keys = _keys(theta, n_pairs, n_pad, strict)
+    qr, x0, x1, xq = keys.query_row, keys.item, keys.label, keys.query
+    prefix, suffix = _key_arrays(keys)
     pre = _before(prefix)[:, 0:q:2]  # over s < 2k
     post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
     p = jnp.arange(n_pad)
-    at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * p, 2 * p + 1))
-    x0 = key_scores(theta, at_item, qr, 2 * p, p)
-    x1 = key_scores(theta, at_label, qr, 2 * p + 1, p)
-    xq = query_score(theta, qr, n_pairs)
+    at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
     log_z = _lse(pre[0], x0, x1, post[0], xq)
     w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)
     f_sum, g_sum = jnp.exp(pre[0] - log_z), jnp.exp(post[0] - log_z)

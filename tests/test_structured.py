@@ -13,9 +13,9 @@ import pytest
 from conftest import random_theta
 
 from induction_ode import LAYER1_MASKS, DenseModel, emergence_time
-from induction_ode.forms import forward, padded_loss, resolve_form
+from induction_ode.forms import forward, label_weights, padded_loss, resolve_form
 from induction_ode.loss import pair_losses
-from induction_ode.paired_mse import paired_uniform_mse
+from induction_ode.paired_mse import paired_uniform_label_weights, paired_uniform_mse
 from induction_ode.structured import paired_forward
 
 N_PAD = 16
@@ -37,7 +37,8 @@ def assert_close(got, expected, rtol=RTOL):
 
 @pytest.mark.parametrize("mask", LAYER1_MASKS)
 def test_uniform_mse_in_linear_time_equals_the_forward(mask, rng):
-    """Per-pair losses and the gradient of their mean, N = 1 … 16, |θ| up to 10³."""
+    """Per-pair losses, the gradient of their mean, and the head statistics (label weight,
+    largest other weight) from the same sums, N = 1 … 16, |θ| up to 10³."""
     strict = mask == "strict"
 
     def by_forward(theta, n):
@@ -49,14 +50,21 @@ def test_uniform_mse_in_linear_time_equals_the_forward(mask, rng):
     def mean(per_pair):
         return lambda theta, n: jnp.sum(jnp.where(jnp.arange(N_PAD) >= N_PAD - n, per_pair(theta, n), 0.0))
 
+    def heads(theta, n):  # label weight and runner-up: from the forward and from the sums
+        fwd = paired_forward(theta, n, N_PAD, layer1_mask=mask)
+        return label_weights(fwd, N_PAD), paired_uniform_label_weights(theta, n, N_PAD, strict=strict)
+
     programs = [jax.jit(f) for f in (by_forward, by_sums)]
     gradients = [jax.jit(jax.grad(mean(f))) for f in (by_forward, by_sums)]
+    head_program = jax.jit(heads)
     for theta in thetas(rng):
         for n in LENGTHS:
             real = slice(N_PAD - n, None)
             expected, got = (p(theta, n)[real] for p in programs)
             assert_close(got, expected)
             assert_close(gradients[1](theta, n), gradients[0](theta, n))
+            for want, have in zip(*head_program(theta, n)):
+                assert_close(have[real], want[real])
 
 
 @pytest.mark.parametrize("mask", LAYER1_MASKS)
