@@ -19,6 +19,7 @@ _EXPORTS = {
     "LAYER1_MASKS": "transformer",
     "Model": "model",
     "DenseModel": "model",
+    "StructuredModel": "model",
     "POSITIONS": "positions",
     "QUERIES": "positions",
     "attention_patterns": "model",

@@ -11,8 +11,9 @@ One population loss (MODEL.md), computed in one of two ways that give the same
   per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
   ``paired_forward``, ``O(T²)``).
 
-``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code and
-``"dense"`` for the sinusoidal one. A third evaluator serves the 3-parameter subspace alone:
+``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code from
+``n_pad ≥`` :data:`AUTO_STRUCTURED_FROM` on, and ``"dense"`` below it and for the sinusoidal
+code. A third evaluator serves the 3-parameter subspace alone:
 :mod:`induction_ode.reduced`, swapped in by :func:`~induction_ode.reduced.program_model`.
 """
 
@@ -30,14 +31,22 @@ from .structured import paired_forward
 
 FORMS = ("auto", "dense", "structured")
 """How the closed form is evaluated (keyword ``form``)."""
+AUTO_STRUCTURED_FROM = 32
+"""``form="auto"`` takes the structured form for the paired code from this padded size on.
+
+Below it the dense form is as fast to run and compiles faster: lone jitted gradients, 2 CPU
+cores, 1.8 ms dense against 1.2 ms structured at N = 64 (``benchmarks/rhs_cost.py``); whole
+emergence programs at N = 4 under the test suite's XLA flags, compilation included, 18 s dense
+against 48 s structured with bdf and 13 against 17 s with tsit5 (cores shared)."""
 
 
-def resolve_form(form: str, positions: str) -> str:
-    """``"dense"`` or ``"structured"`` for ``form`` under the code ``positions``;
-    ``ValueError`` for an unknown form or ``"structured"`` with the sinusoidal code."""
+def resolve_form(form: str, positions: str, n_pad: int) -> str:
+    """``"dense"`` or ``"structured"`` for ``form`` under the code ``positions`` at the padded
+    size ``n_pad``; ``ValueError`` for an unknown form or ``"structured"`` with the sinusoidal
+    code."""
     check_option("form", form, FORMS)
     if form == "auto":
-        return "structured" if positions == "paired" else "dense"
+        return "structured" if positions == "paired" and n_pad >= AUTO_STRUCTURED_FROM else "dense"
     if form == "structured" and positions != "paired":
         raise ValueError("the structured closed form exists for positions='paired' only")
     return form
@@ -52,7 +61,7 @@ def forward(
     arrays then have ``P = 1`` rows); the dense one computes every padded pair (``P = n_pad``).
     Other arguments as in :func:`~induction_ode.loss.closed_form_forward`.
     """
-    if resolve_form(form, positions) == "structured":
+    if resolve_form(form, positions, n_pad) == "structured":
         pairs = "last" if query == "last" else "all"
         return paired_forward(theta, n_pairs, n_pad, pattern_clamp, layer1_mask=layer1_mask, pairs=pairs)
     network = dict(layer1_mask=layer1_mask, positions=positions)
@@ -76,10 +85,10 @@ def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
     return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
 
 
-def _sums_only(form, positions, query, pattern_clamp) -> bool:
+def _sums_only(form, positions, n_pad, query, pattern_clamp) -> bool:
     """Whether the uniform query's sums (:mod:`induction_ode.paired_mse`) serve, in place of a
     forward pass over every pair."""
-    structured = resolve_form(form, positions) == "structured"
+    structured = resolve_form(form, positions, n_pad) == "structured"
     return structured and query == "uniform" and pattern_clamp is None
 
 
@@ -88,7 +97,7 @@ def padded_label_weights(
 ) -> tuple[jax.Array, jax.Array]:
     """:func:`label_weights` at ``θ`` by the evaluator ``form``: the uniform query under the
     structured form (no clamp) in ``O(T)`` memory, from its sums; otherwise from the forward."""
-    if _sums_only(form, positions, query, pattern_clamp):
+    if _sums_only(form, positions, n_pad, query, pattern_clamp):
         return paired_uniform_label_weights(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
     options = dict(layer1_mask=layer1_mask, positions=positions, query=query, form=form)
     return label_weights(forward(theta, n_pairs, n_pad, pattern_clamp, **options), n_pad)
@@ -110,7 +119,7 @@ def padded_loss(
 ):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
     the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
-    if loss == "mse" and _sums_only(form, positions, query, pattern_clamp):
+    if loss == "mse" and _sums_only(form, positions, n_pad, query, pattern_clamp):
         per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
         weights = query_weights(n_pairs, n_pad, query, theta.dtype)
         return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)

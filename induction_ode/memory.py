@@ -54,7 +54,7 @@ def closed_form_floats(model: Model, n_pad: int) -> int:
     t = 2 * n_pad + 1
     if isinstance(model, ReducedModel):
         return REDUCED_LINEAR_ARRAYS * t
-    if resolve_form(model.form, model.positions) == "structured":
+    if resolve_form(model.form, model.positions, n_pad) == "structured":
         patterns = model.clamp is not None and bool(model.clamp.patterns)
         if model.loss == "mse" and model.query == "uniform" and not patterns:
             return STRUCTURED_SUM_ARRAYS * t

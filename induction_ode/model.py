@@ -74,7 +74,8 @@ class Model:
     in these alone (its other columns are 0)."""
     form: ClassVar[str] = "auto"
     """How the closed form is evaluated (:data:`~induction_ode.forms.FORMS`): ``"auto"``, the
-    structured form for the paired code and the dense one for the sinusoidal code."""
+    structured form for the paired code (from ``N = AUTO_STRUCTURED_FROM`` on) and the dense
+    one otherwise."""
 
     layer1_mask: str = "strict"
     positions: str = "paired"
@@ -222,6 +223,14 @@ class DenseModel(Model):
     to check a result of the paired code against it."""
 
     form = "dense"
+
+
+class StructuredModel(Model):
+    """A :class:`Model` of the paired code whose loss is always the structured closed form
+    (:mod:`induction_ode.structured`), also at the small ``N`` where ``Model`` takes the
+    dense one (``forms.AUTO_STRUCTURED_FROM``)."""
+
+    form = "structured"
 
 
 def _check(theta, n_pairs, model):
