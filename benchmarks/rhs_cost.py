@@ -11,9 +11,9 @@ timed side by side, one length at a time, so that their ratio is measured under 
 machine load.
 
 ``--query uniform,last`` times each query. Under the paired code the fast form is the
-structured one (:mod:`induction_ode.structured`; for the uniform query under MSE
-:mod:`induction_ode.paired_mse`), and ``dense/paired`` times the dense ``O(T³)`` form beside it
-up to ``--dense-t-max``.
+structured one at every length (``StructuredModel``: :mod:`induction_ode.structured`; for the
+uniform query under MSE :mod:`induction_ode.paired_mse`), and ``dense/paired`` times the dense
+``O(T³)`` form beside it up to ``--dense-t-max``.
 
 ``--free alpha3,beta2,gamma3`` also times the loss the compiled programs use for that free set
 (``induction_ode.reduced.program_model``: the reduced closed form, ``reduced/<code>``), at θ
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from common import loglog_slope, median_time, save
 
-from induction_ode import DenseModel, Model, population_loss, population_loss_direct
+from induction_ode import DenseModel, Model, StructuredModel, population_loss, population_loss_direct
 from induction_ode.reduced import ReducedModel, program_model
 
 
@@ -110,9 +110,11 @@ def main():
     for code in args.positions.split(","):
         for query in queries:
             tag = "" if queries == ["uniform"] else f"/{query}"
-            forms[f"fast/{code}{tag}"] = (population_loss, Model(positions=code, query=query), all_free)
-            if code == "paired":
+            if code == "paired":  # each evaluator at every length (auto picks by N)
+                forms[f"fast/{code}{tag}"] = (population_loss, StructuredModel(query=query), all_free)
                 forms[f"dense/{code}{tag}"] = (population_loss, DenseModel(query=query), all_free)
+            else:
+                forms[f"fast/{code}{tag}"] = (population_loss, Model(positions=code, query=query), all_free)
             direct = Model(positions=code, query=query)
             forms[f"direct/{code}{tag}"] = (population_loss_direct, direct, all_free)
     for code in args.positions.split(",") if args.free else ():
