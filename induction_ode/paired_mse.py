@@ -32,16 +32,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .structured import LOW, PairedRows, QueryRow, key_scores, log_rows, query_row, query_score
-
-
-def _lse(*terms) -> jax.Array:
-    """``log Σ exp(terms)`` elementwise, for a few broadcastable arrays (finite entries; the
-    shift carries no derivative)."""
-    terms = jnp.stack(jnp.broadcast_arrays(*terms))
-    top = jax.lax.stop_gradient(jnp.max(terms, axis=0))
-    return top + jnp.log(jnp.sum(jnp.exp(terms - top), axis=0))
-
+from .structured import LOW, PairedRows, QueryRow, key_scores, log_rows, lse, query_row, query_score
 
 BLOCK = 8
 """Entries per block of :func:`_running_lse`."""
@@ -70,7 +61,7 @@ def _running_lse(x) -> jax.Array:
     if blocks > 1:
         totals = _running_lse(inside[..., -1])  # (m, blocks): through the end of each block
         earlier = jnp.concatenate([jnp.full((m, 1), LOW, x.dtype), totals[:, :-1]], axis=1)
-        inside = _lse(inside, earlier[..., None])
+        inside = lse(inside, earlier[..., None])
     return inside.reshape(m, blocks * BLOCK)[:, :q]
 
 
@@ -107,17 +98,17 @@ def _key_arrays(keys):
     before_f = _before(lf[None])[0]  # Σ_{s' < j} e^{f}
     from_gb = _from((lg + lb)[None])[0]  # Σ_{s ≥ v} e^{g} b
     prev_f = _shifted(lf, -1)
-    phi = lf + _lse(lb + before_f[item_of], jnp.where(odd, lw + prev_f, LOW), ld + lf)
-    log_gram = _lse(log_cnt + 2 * lb, 2 * lw, 2 * ld)  # (W1 W1ᵀ)[s, s]
+    phi = lf + lse(lb + before_f[item_of], jnp.where(odd, lw + prev_f, LOW), ld + lf)
+    log_gram = lse(log_cnt + 2 * lb, 2 * lw, 2 * ld)  # (W1 W1ᵀ)[s, s]
     earlier = jnp.where(odd, lb + before_f[jnp.maximum(s - 1, 0)], lb + before_f[s])
-    own_item = prev_f + _lse(lb + _shifted(log_cnt + lb, -1), lw + _shifted(ld, -1))
-    cross = _lse(earlier, jnp.where(odd, own_item, LOW))
-    q_terms = _lse(2 * lf + log_gram, jnp.log(2.0) + lf + cross)
+    own_item = prev_f + lse(lb + _shifted(log_cnt + lb, -1), lw + _shifted(ld, -1))
+    cross = lse(earlier, jnp.where(odd, own_item, LOW))
+    q_terms = lse(2 * lf + log_gram, jnp.log(2.0) + lf + cross)
     psi = lg + from_gb[item_of + 2]
-    lam = lg + _lse(jnp.where(odd, lw + _shifted(lg, -1), LOW), ld + lg)
+    lam = lg + lse(jnp.where(odd, lw + _shifted(lg, -1), LOW), ld + lg)
     next_weight = jnp.where(odd, _shifted(lb, 1), _shifted(lw, 1))  # row s + 1 on column s
-    k_after = _lse(lg + ld, _shifted(lg, 1) + next_weight, from_gb[s + 2])
-    log_rest = _lse(log_cnt_less + lb, lw, ld)
+    k_after = lse(lg + ld, _shifted(lg, 1) + next_weight, from_gb[s + 2])
+    log_rest = lse(log_cnt_less + lb, lw, ld)
     prefix = jnp.stack([lf, 2 * lf, phi, q_terms])
     suffix = jnp.stack([lg, 2 * lg, lg + lb, lg + log_rest, psi, lam, 2 * k_after])
     return prefix, suffix
@@ -170,7 +161,7 @@ def paired_uniform_label_weights(theta, n_pairs, n_pad: int, *, strict: bool):
     low = jnp.full((1,), LOW, theta.dtype)
     top_before = jnp.concatenate([low, jax.lax.cummax(keys.before)])[0:q:2]
     top_after = jnp.concatenate([jax.lax.cummax(keys.after, reverse=True), low, low])[2 : q + 1 : 2]
-    log_z = _lse(pre, keys.item, keys.label, post, keys.query)
+    log_z = lse(pre, keys.item, keys.label, post, keys.query)
     runner_up = jnp.maximum(jnp.maximum(top_before, top_after), jnp.maximum(keys.item, keys.query))
     return jnp.exp(keys.label - log_z), jnp.exp(runner_up - log_z)
 
@@ -193,11 +184,11 @@ def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array
     post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
     p = jnp.arange(n_pad)
     at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
-    log_z = _lse(pre[0], x0, x1, post[0], xq)
+    log_z = lse(pre[0], x0, x1, post[0], xq)
     w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)
     f_sum, g_sum = jnp.exp(pre[0] - log_z), jnp.exp(post[0] - log_z)
     g_base, g_rest = jnp.exp(post[2] - log_z), jnp.exp(post[3] - log_z)
-    sq = jnp.exp(_lse(pre[1], 2 * x0, 2 * x1, post[1]) - 2 * log_z)
+    sq = jnp.exp(lse(pre[1], 2 * x0, 2 * x1, post[1]) - 2 * log_z)
     rho, kappa = qr.rho, qr.item + qr.own
     m = (2 * n - 1).astype(dtype)
     b0, n0, _, d0 = at_item

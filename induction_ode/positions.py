@@ -140,6 +140,15 @@ def with_query(ctx: jax.Array, last: jax.Array) -> jax.Array:
     return jnp.concatenate([ctx, last[:, None]], axis=1)
 
 
+def item_lift(rho, w_item, alpha1) -> jax.Array:
+    """The query's extra layer-1 weight on its own item, ``ρ (e^{α1} − 1)``, from ``ρ`` and
+    ``w_item = ρ e^{α1}``: ``w_item (1 − e^{−α1})`` for ``α1 > 0``, ``ρ (e^{α1} − 1)`` else, each a
+    product of finite factors at ``|α1| ~ 10³`` (the clips keep the branch not taken finite for
+    the gradient)."""
+    pos = -w_item * jnp.expm1(-jnp.maximum(alpha1, 0.0))
+    return jnp.where(alpha1 > 0, pos, rho * jnp.expm1(jnp.minimum(alpha1, 0.0)))
+
+
 def layer2_scores(positions: str, idx, off, n, w1, wq, alpha1, b) -> jax.Array:
     """The positional part of the query's layer-2 scores, ``(n_pad, T)`` (key ``T−1``: itself).
 
@@ -178,11 +187,7 @@ def layer2_scores(positions: str, idx, off, n, w1, wq, alpha1, b) -> jax.Array:
     pairs = jnp.arange(wq.shape[0])
     rho = jnp.take_along_axis(wq, (2 * pairs + 1)[:, None], axis=1)[:, 0]  # a label: weight ρ_k
     w_item = jnp.take_along_axis(wq, (2 * pairs)[:, None], axis=1)[:, 0]  # ρ_k e^{α1}
-    # The item's extra weight ρ_k (e^{α1} − 1) = w_item (1 − e^{−α1}), each form where it is
-    # a product of finite factors (the clips keep the branch not taken finite for the gradient).
-    lift = jnp.where(
-        alpha1 > 0, -w_item * jnp.expm1(-jnp.maximum(alpha1, 0.0)), rho * jnp.expm1(jnp.minimum(alpha1, 0.0))
-    )
+    lift = item_lift(rho, w_item, alpha1)
     on_item = w1[:q, 0:q:2].T  # (n_pad, T−1): W1[s, 2k]
     on_label = w1[:q, 1:q:2].T  # W1[s, 2k+1]
     d_items = jnp.sum(w1[:q, 0:q:2], axis=1) - jnp.sum(w1[:q, 1:q:2], axis=1)  # D_s

@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from .loss import Forward, masked_softmax
+from .positions import item_lift
 
 PAIRS = ("all", "last")
 """Which pairs :func:`paired_forward` computes."""
@@ -88,8 +89,12 @@ class QueryRow(NamedTuple):
     own: jax.Array
 
 
-def _lse(*terms) -> jax.Array:
-    return jax.nn.logsumexp(jnp.stack(jnp.broadcast_arrays(*terms)), axis=0)
+def lse(*terms) -> jax.Array:
+    """``log Σ exp(terms)`` elementwise, for a few broadcastable arrays of finite entries (the
+    shift by their maximum carries no derivative)."""
+    terms = jnp.stack(jnp.broadcast_arrays(*terms))
+    top = jax.lax.stop_gradient(jnp.max(terms, axis=0))
+    return top + jnp.log(jnp.sum(jnp.exp(terms - top), axis=0))
 
 
 LOW = -1e30
@@ -111,7 +116,7 @@ def log_rows(theta, n_pairs, n_pad: int, *, strict: bool) -> PairedRows:
         log_own = jnp.where(t == 0, 0.0, low)
     else:
         log_own = jnp.broadcast_to(theta[0] + theta[1], t.shape)
-    log_z = _lse(log_count, log_item, log_own)
+    log_z = lse(log_count, log_item, log_own)
     log_base = jnp.where(count > 0, -log_z, low)
     return PairedRows(log_base, count, jnp.maximum(log_item - log_z, low), jnp.maximum(log_own - log_z, low))
 
@@ -134,15 +139,9 @@ def query_row(theta, n_pairs, *, strict: bool) -> QueryRow:
     n = jnp.asarray(n_pairs)
     log_rest = jnp.log((2 * n - 1).astype(theta.dtype))  # N ≥ 1: at least one key
     log_own = theta[0] + theta[1]
-    log_z = _lse(log_rest, theta[0]) if strict else _lse(log_rest, theta[0], log_own)
+    log_z = lse(log_rest, theta[0]) if strict else lse(log_rest, theta[0], log_own)
     own = jnp.zeros((), theta.dtype) if strict else jnp.exp(log_own - log_z)
     return QueryRow(jnp.exp(-log_z), jnp.exp(theta[0] - log_z), own)
-
-
-def _lift(qr: QueryRow, alpha1) -> jax.Array:
-    """``ρ (e^{α1} − 1)`` as a product of finite factors on either side of 0."""
-    pos = -qr.item * jnp.expm1(-jnp.maximum(alpha1, 0.0))
-    return jnp.where(alpha1 > 0, pos, qr.rho * jnp.expm1(jnp.minimum(alpha1, 0.0)))
 
 
 def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
@@ -177,7 +176,7 @@ def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
         + b[8] * wq
         + b[9] * turned
         + b[10] * (qr.rho * rest + qr.item * on_item)
-        + b[11] * (qr.rho * diff - _lift(qr, theta[0]) * on_label)
+        + b[11] * (qr.rho * diff - item_lift(qr.rho, qr.item, theta[0]) * on_label)
     )
 
 
