@@ -22,8 +22,12 @@ miscompiles: the tsit5 emergence program at N = 2 and 4 under the sinusoidal cod
 XLA's defaults; flags already in ``XLA_FLAGS`` win.
 """
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0"
@@ -95,3 +99,34 @@ def _release_compiled_programs():
                 if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
                     value.cache_clear()
     jax.clear_caches()
+
+
+def interrupt_when_kept(command, path, field, count, *, wait_s, finish_s):
+    """Run ``python -m induction_ode COMMAND`` and send it SIGINT once the JSON file ``path``
+    lists ``count`` entries under ``field``; wait ``finish_s`` for it to end. Hard timeouts:
+    ``wait_s`` for the parts to appear; the process group is killed in any case.
+
+    Returns ``(returncode, stderr, interrupted)``: ``interrupted`` is the ``time.time()`` of the
+    signal, ``None`` when the parts never appeared.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "induction_ode", *command]
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    interrupted = None
+    try:
+        deadline = time.time() + wait_s
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists() and len(json.loads(path.read_text())[field]) >= count:
+                proc.send_signal(signal.SIGINT)
+                interrupted = time.time()
+                break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=finish_s)
+    finally:
+        if proc.poll() is None:  # the command and anything it started
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, stderr, interrupted
+

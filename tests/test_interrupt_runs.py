@@ -4,13 +4,10 @@ that continues the run is printed, the exit code is 130, and ``--resume`` comput
 missing parts (refusing a directory of another configuration)."""
 
 import json
-import os
 import shlex
-import signal
-import subprocess
-import sys
 import time
 
+from conftest import interrupt_when_kept
 from typer.testing import CliRunner
 
 from induction_ode.cli import app
@@ -38,28 +35,11 @@ NGRAM = [
 def test_sigint_keeps_the_finished_parts_of_an_ngram_run(tmp_path):
     """The signal arrives once the reduced model and the criterion are on disk, while the full
     model (20,000 steps: about a minute) compiles or trains."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [sys.executable, "-m", "induction_ode", *NGRAM, "--full-steps", "20000", "--out", str(tmp_path)]
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
     path = tmp_path / "ngram.parts.json"
-    interrupted = None
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if path.exists() and len(json.loads(path.read_text())["parts"]) >= 2:
-                proc.send_signal(signal.SIGINT)
-                interrupted = time.time()
-                break
-            time.sleep(0.05)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:  # the command and anything it started
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    command = [*NGRAM, "--full-steps", "20000", "--out", str(tmp_path)]
+    code, stderr, interrupted = interrupt_when_kept(command, path, "parts", 2, wait_s=120, finish_s=60)
     assert interrupted is not None, "the reduced model and the criterion never reached the disk"
-    assert proc.returncode == 130, stderr
+    assert code == 130, stderr
     assert time.time() - interrupted < 10, "Ctrl-C waited for the full model"
     kept = json.loads(path.read_text())
     assert kept["kind"] == "ngram-parts" and list(kept["parts"]) == ["reduced", "criterion"]
