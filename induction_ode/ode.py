@@ -596,6 +596,32 @@ def emergence_core(
     )
 
 
+GSPMD_SOLVERS = ("kvaerno5",)
+"""Solvers whose sweep program is partitioned by XLA (GSPMD) instead of run under
+``jax.shard_map``: lineax's linear solves inside diffrax's ``Kvaerno5`` fail under
+``shard_map`` (lineax#185; checked with jax 0.10.2, see :func:`sharded_program`)."""
+
+
+def sharded_program(batched: Callable, mesh: Mesh, solver: str):
+    """``batched`` (a function of ``(theta0, n, free, t_max, rtol, atol)``, vmapped over the
+    first four) jitted over the 1-D mesh ``("lengths",)``: the four batched arguments and the
+    outputs split over the mesh's positions along their leading axis, ``rtol`` and ``atol``
+    replicated.
+
+    Under ``jax.shard_map`` (``bdf``, ``tsit5``) each device runs the vmapped solve on its own
+    block of lanes: the loop condition "some lane still running" is local to the device, so no
+    collective sits inside the integration loop and a device whose lanes are done stops
+    stepping. Under GSPMD (:data:`GSPMD_SOLVERS`) XLA partitions the vmapped loop and its
+    condition becomes an all-reduce over the devices at every step.
+    """
+    lanes, scalar = PartitionSpec("lengths"), PartitionSpec()
+    if solver not in GSPMD_SOLVERS:
+        specs = dict(in_specs=(lanes,) * 4 + (scalar,) * 2, out_specs=lanes)
+        batched = jax.shard_map(batched, mesh=mesh, check_vma=False, **specs)
+    lengths, replicated = NamedSharding(mesh, lanes), NamedSharding(mesh, scalar)
+    return jax.jit(batched, in_shardings=(lengths,) * 4 + (replicated,) * 2, out_shardings=lengths)
+
+
 @functools.lru_cache(maxsize=64)
 def compiled_emergence(
     model: Model, solver: str, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str
@@ -613,16 +639,7 @@ def compiled_emergence(
             theta0, n, free, t_max, rtol, atol, model=model, solver=solver, n_pad=n_pad, max_steps=max_steps
         )
 
-    # The batch of lengths is sharded over the 1-D mesh and XLA partitions the vmapped solve
-    # (GSPMD), so one program serves any number of devices. (shard_map would let each device
-    # stop on its own, but lineax's linear solves inside kvaerno5 fail under it: lineax#185.)
-    lengths = NamedSharding(mesh, PartitionSpec("lengths"))
-    scalar = NamedSharding(mesh, PartitionSpec())
-    program = jax.jit(
-        jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)),
-        in_shardings=(lengths, lengths, lengths, lengths, scalar, scalar),
-        out_shardings=lengths,
-    )
+    program = sharded_program(jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)), mesh, solver)
     dtype = PRECISIONS[dtype_name]
     shapes = (
         jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
