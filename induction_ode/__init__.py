@@ -32,6 +32,7 @@ _EXPORTS = {
     "vector_field": "ode",
     "SweepResult": "sweeps",
     "sweep": "sweeps",
+    "Distributed": "distributed",
     "Clamp": "clamp",
     "CLAMP_SETS": "mechanism",
     "ClampExperiment": "mechanism",

@@ -11,10 +11,16 @@ positions are masked out, so a padded length gives the same result as an unpadde
   compilation per bucket, less wasted arithmetic per step. Worth it when the largest ``T``
   is expensive (thousands of tokens on an accelerator).
 
-Devices. Each call shards the batch of lengths over a 1-D mesh ``("lengths",)`` of all local
-devices (or those passed in) with ``jax.sharding``; XLA partitions the vmapped solve so that
-each device integrates its own slice of lengths. One device is the same code with a mesh of
-size 1.
+Devices. Each call shards the batch of lengths over a 1-D mesh ``("lengths",)`` of all
+devices (or those passed in) with ``jax.sharding``; each device integrates its own slice of
+lengths under ``jax.shard_map``, with no collective inside the integration loop
+(:func:`~induction_ode.ode.sharded_program`). One device is the same code with a mesh of size 1.
+
+Processes. With ``distributed`` (:class:`~induction_ode.distributed.Distributed`) the sweep
+runs on JAX's multi-controller runtime: every process calls :func:`sweep` with the same
+arguments, the mesh spans the devices of all of them, the lengths of a program are ordered by
+expected cost and dealt over the mesh (:func:`~induction_ode.distributed.schedule`), and every
+process receives every result.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from .distributed import Distributed, expected_cost, gather, global_batch, schedule, start
 from .model import Model
 from .ode import (
     Emergence,
@@ -115,6 +121,7 @@ def sweep(
     group_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     on_result: Callable[[Emergence], None] | None = None,
+    distributed: Distributed | None = None,
 ) -> SweepResult:
     """Emergence (:func:`~induction_ode.emergence_time`) for many context lengths at once.
 
@@ -126,13 +133,19 @@ def sweep(
         group_size: lengths per compiled call (rounded up to a multiple of the device
             count; default: all the lengths of a bucket in one call). Smaller groups report
             results sooner through ``on_result``; the compiled program is the same.
-        devices: the mesh's devices (default: all local devices of the default backend).
-        on_result: called with each length's :class:`Emergence` as soon as its group ends.
+        devices: the mesh's devices (default: all devices of the default backend, those of
+            every process under ``distributed``).
+        on_result: called with each length's :class:`Emergence` as soon as its group ends
+            (on every process); lengths come most expensive first.
+        distributed: join a multi-process run first (:func:`~induction_ode.distributed.start`);
+            every process must call :func:`sweep` with the same arguments.
         Other arguments as in :func:`~induction_ode.emergence_time`.
 
     Returns:
         A :class:`SweepResult`, in the order of ``n_pairs_list``.
     """
+    if distributed is not None:
+        start(distributed)  # before anything touches a device
     lengths = check_lengths(n_pairs_list)
     check_values(rtol=rtol, atol=atol, max_steps=max_steps, group_size=group_size)
     if batching not in BATCHINGS:
@@ -150,7 +163,7 @@ def sweep(
     solver = resolve_solver(solver, max(lengths))
     max_steps = step_budget(max_steps, max(lengths), solver)
     theta = initial_theta(theta0, dtype)
-    devices = list(devices) if devices is not None else jax.local_devices()
+    devices = list(devices) if devices is not None else jax.devices()
     mesh = Mesh(np.array(devices), ("lengths",))
     n_dev = len(devices)
     per_device = -(-min(len(lengths), group_size or len(lengths)) // n_dev)
@@ -163,7 +176,7 @@ def sweep(
         for i, n in enumerate(lengths):
             buckets.setdefault(bucket_size(n), []).append(i)
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     compile_time, n_compiled = 0.0, 0
     results: dict[int, Emergence] = {}
     for n_pad, members in sorted(buckets.items()):
@@ -175,24 +188,25 @@ def sweep(
         if compiled_emergence.cache_info().misses > misses:
             n_compiled += 1
             compile_time += time.perf_counter() - t0
-        for g in range(0, len(members), size):
-            group = members[g : g + size]
-            padded = group + [group[-1]] * (size - len(group))  # repeat to fill the group
-            out = jax.device_get(
-                compiled(
-                    jnp.broadcast_to(theta, (size, N_PARAMS)),
-                    jnp.asarray([lengths[i] for i in padded], jnp.int32),
-                    jnp.broadcast_to(model.free_vector(dtype), (size, N_PARAMS)),
-                    jnp.asarray([t_maxes[i] for i in padded], dtype),
-                    jnp.asarray(rtol, dtype),
-                    jnp.asarray(atol, dtype),
-                )
+        costs = [expected_cost(static, solver, lengths[i], n_pad) for i in members]
+        for call in schedule(costs, size, n_dev):
+            group = [members[j] for j in call]
+            hosts = (
+                np.broadcast_to(np.asarray(theta), (size, N_PARAMS)),
+                np.asarray([lengths[i] for i in group], np.int32),
+                np.broadcast_to(np.asarray(model.free_vector(dtype)), (size, N_PARAMS)),
+                np.asarray([t_maxes[i] for i in group], dtype),
+                np.asarray(rtol, dtype),
+                np.asarray(atol, dtype),
             )
+            out = gather(compiled(*global_batch(hosts, compiled.input_shardings[0])))
             for j, i in enumerate(group):
+                if i in results:  # a repeat that fills the call
+                    continue
                 results[i] = to_emergence(lengths[i], t_maxes[i], solver, {k: v[j] for k, v in out.items()})
                 if on_result is not None:
                     on_result(results[i])
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
     return SweepResult(
         tuple(results[i] for i in range(len(lengths))),
         batching,
