@@ -16,6 +16,7 @@ import typer
 from .commands import (
     OneLineErrors,
     UsageError,
+    command_words,
     interruptible,
     out_dir,
     progress_bar,
@@ -111,6 +112,15 @@ def sweep(
     out: Path = typer.Option(Path("runs/sweep"), help="Output directory."),
     resume: bool = typer.Option(False, help="Keep finished lengths in OUT and run only the missing ones."),
     device: str = typer.Option("auto", help="auto (GPU when JAX sees one) or cpu."),
+    distributed: bool = typer.Option(
+        False, help="Run on jax.distributed, the cluster detected from SLURM, Open MPI or a TPU pod slice."
+    ),
+    coordinator: str = typer.Option(None, help="HOST:PORT of process 0 (jax.distributed without detection)."),
+    num_processes: int = typer.Option(None, help="Processes in the run (with --coordinator)."),
+    process_id: int = typer.Option(None, help="This process's rank, 0 … P-1 (with --coordinator)."),
+    peer_timeout: int = typer.Option(
+        60, help="Seconds to wait for the peers to join, and for a silent peer before the run ends."
+    ),
 ):
     """Emergence time t* and the half-times of α3, β2, γ3 across context lengths."""
     options = dict(
@@ -124,16 +134,41 @@ def sweep(
         solver=solver,
         batching=batching,
     )
-    body = lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device)  # noqa: E731
+    parallel = dict(
+        distributed=distributed,
+        coordinator=coordinator,
+        num_processes=num_processes,
+        process_id=process_id,
+        peer_timeout=peer_timeout,
+    )
+    body = lambda: _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device, parallel)  # noqa: E731
     run_command(body, resumable=True)
+
+
+def _distributed(distributed, coordinator, num_processes, process_id, peer_timeout):
+    """The :class:`~induction_ode.distributed.Distributed` the options ask for, or ``None``
+    for a run in one process."""
+    check_values(flag=True, num_processes=num_processes, process_id=process_id, peer_timeout=peer_timeout)
+    named = (coordinator, num_processes, process_id)
+    if not distributed and all(v is None for v in named):
+        return None
+    if distributed and any(v is not None for v in named):
+        raise UsageError(
+            "--distributed detects the cluster; --coordinator, --num-processes and --process-id name it: "
+            "give one or the other"
+        )
+    from .distributed import Distributed
+
+    return Distributed(coordinator, num_processes, process_id, peer_timeout)
 
 
 def _names(text: str | None) -> list[str] | None:
     return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
 
 
-def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
+def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device, parallel):
     select_device(device)
+    dist = _distributed(**parallel)
     t_max, rtol = options["t_max"], options["rtol"]
     check_values(flag=True, rtol=rtol, t_max=t_max, fit_last=fit_last)
     lengths = _lengths(n_pairs, n_min, n_max, num)
@@ -152,8 +187,13 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     check_precision(options["precision"])
     if options["batching"] not in BATCHINGS:
         raise UsageError(f"unknown batching {options['batching']!r}; allowed: {', '.join(BATCHINGS)}")
+    if dist is not None:
+        _join(dist)
     check_memory(model, max(lengths), options["solver"], None, options["precision"])
-    out = out_dir(out)
+    import jax
+
+    writer = jax.process_index() == 0  # the one process that writes, under jax.distributed
+    out = out_dir(out) if writer else out
     config = dict(
         model.to_json(),
         rtol=rtol,
@@ -164,56 +204,112 @@ def _sweep(n_pairs, n_min, n_max, num, options, fit_last, out, resume, device):
     )
     from rich.console import Console
 
-    from .records import emergence_record, environment, with_legacy, write_json
-    from .sweeps import sweep as run_sweep
+    from .records import environment
 
     path = out / "results.json"
-    done: dict[int, dict] = {}
-    if resume and path.exists():
-        old, done = _finished_lengths(path)
-        same_config(path, with_legacy(old.get("config", {})), config)
-    elif path.exists() and not resume:
-        path.unlink()
-    console = Console(stderr=True)
+    done = _kept_lengths(path, lengths, config, resume, writer, dist)
+    console = Console(stderr=True, quiet=not writer)
     todo = [n for n in lengths if n not in done]
     if done:
         console.print(f"resuming: {len(done)} length(s) on disk, {len(todo)} to run")
     record = dict(kind="sweep", config=config, environment=environment(), lengths=list(done.values()))
+    if dist is not None:
+        record["processes"] = jax.process_count()
     start = time.perf_counter()
     writing = threading.Lock()  # Ctrl-C takes it: the record on disk stays whole
 
     def save():
+        from .records import write_json
+
         with writing:
             record["lengths"] = sorted(done.values(), key=lambda r: r["n_pairs"])
             record["wall_time"] = time.perf_counter() - start
             write_json(path, record)
 
     if todo:
-        with progress_bar(console) as progress:
-            task = progress.add_task("compiling, then one length at a time", total=len(todo))
-            last = [time.perf_counter()]
+        _run_lengths(todo, model, options, dist, done, save if writer else None, console, writing)
+    if writer:
+        _finish_sweep(record, done, fit_last, out, console, save)
 
-            def finished(e):
-                now = time.perf_counter()
-                done[e.n_pairs] = emergence_record(e, now - last[0])
-                last[0] = now
+
+def _join(dist):
+    """Join the run ``dist`` describes: in the process the user started, hand the command to a
+    supervised child (:func:`~induction_ode.distributed.supervise`) and end with its exit
+    code; in that child, start ``jax.distributed`` before anything touches a device."""
+    import os
+
+    from typer._click.globals import get_current_context
+
+    from .distributed import SUPERVISED, start, supervise
+
+    if SUPERVISED not in os.environ:
+        raise typer.Exit(supervise(command_words(get_current_context()), dist.peer_timeout))
+    start(dist)
+
+
+def _kept_lengths(path, lengths, config, resume, writer, dist) -> dict[int, dict]:
+    """The finished lengths of the record at ``path`` (``--resume``) by ``N``; without
+    ``--resume`` an old record is removed. Process 0 reads and writes the record; under
+    jax.distributed the others learn from it which lengths are done (their values: ``None``)."""
+    from .records import with_legacy
+
+    done, error = {}, None
+    if writer:
+        try:
+            if resume and path.exists():
+                old, done = _finished_lengths(path)
+                same_config(path, with_legacy(old.get("config", {})), config)
+            else:
+                path.unlink(missing_ok=True)
+        except (UsageError, ValueError) as err:
+            error = err
+    if dist is not None:
+        import numpy as np
+
+        from .distributed import agree
+
+        kept = agree(np.array([-1 if error else n in done for n in lengths], np.int32))
+        if not writer and np.any(kept < 0):
+            raise UsageError(f"process 0 could not resume from {path} (see its error)")
+        done = done if writer else {n: None for n, k in zip(lengths, kept) if k}
+    if error is not None:
+        raise error
+    return done
+
+
+def _run_lengths(todo, model, options, dist, done, save, console, writing):
+    """Run the sweep of the lengths ``todo``; each finished length goes into ``done`` and,
+    where ``save`` is given (process 0), onto disk at once. ``writing``: the lock of the
+    writes, which Ctrl-C takes (:func:`~induction_ode.commands.interruptible`)."""
+    from .records import emergence_record
+    from .sweeps import sweep as run_sweep
+
+    with progress_bar(console) as progress:
+        task = progress.add_task("compiling, then one length at a time", total=len(todo))
+        last = [time.perf_counter()]
+
+        def finished(e):
+            now = time.perf_counter()
+            done[e.n_pairs] = emergence_record(e, now - last[0])
+            last[0] = now
+            if save is not None:
                 save()
-                progress.advance(task)
+            progress.advance(task)
 
-            work = lambda: run_sweep(  # noqa: E731
-                todo,
-                t_max,
-                model=model,
-                rtol=rtol,
-                atol=rtol * 1e-2,
-                precision=options["precision"],
-                solver=options["solver"],
-                batching=options["batching"],
-                group_size=1,
-                on_result=finished,
-            )
-            interruptible(work, writing)
-    _finish_sweep(record, done, fit_last, out, console, save)
+        work = lambda: run_sweep(  # noqa: E731
+            todo,
+            options["t_max"],
+            model=model,
+            rtol=options["rtol"],
+            atol=options["rtol"] * 1e-2,
+            precision=options["precision"],
+            solver=options["solver"],
+            batching=options["batching"],
+            group_size=1,
+            on_result=finished,
+            distributed=dist,
+        )
+        interruptible(work, writing)
 
 
 def _finished_lengths(path: Path) -> tuple[dict, dict[int, dict]]:

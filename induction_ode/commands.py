@@ -178,7 +178,12 @@ class KeptParts:
 def command_line(ctx: typer.Context, extra: str | None = None) -> str:
     """The ``induction-ode`` command line of the running command with the options it was
     given (those that differ from their defaults), and the flag ``extra`` if not already on."""
-    words = ["induction-ode", ctx.info_name]
+    return shlex.join(["induction-ode", *command_words(ctx, extra)])
+
+
+def command_words(ctx: typer.Context, extra: str | None = None) -> list[str]:
+    """:func:`command_line`'s words after ``induction-ode``: the command's name and options."""
+    words = [ctx.info_name]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if param.param_type_name == "argument":
@@ -189,7 +194,7 @@ def command_line(ctx: typer.Context, extra: str | None = None) -> str:
             words += [param.opts[0], str(value)]
     if extra is not None and extra not in words:
         words.append(extra)
-    return shlex.join(words)
+    return words
 
 
 def select_device(device: str) -> None:
