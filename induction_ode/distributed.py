@@ -6,7 +6,8 @@
 - :func:`start` calls ``jax.distributed.initialize`` once, before anything touches a device.
 - :func:`schedule` orders the lengths of one compiled program by their expected cost
   (:func:`expected_cost`) and deals them over the mesh's positions, so that the lengths of
-  one call, which wait for the slowest of them, cost alike.
+  one call, which wait for the slowest of them, cost alike and each position's share of a
+  call costs about the same.
 - :func:`global_batch` builds a call's global arrays from the host data every process holds;
   :func:`gather` brings the results back to every process (each must take part).
 - :func:`agree` hands process 0's answer (the lengths a resumed run still needs) to all.
@@ -78,9 +79,9 @@ def start(options: Distributed) -> None:
     """Join the multi-process run ``options`` describes (``jax.distributed.initialize``),
     unless this process already has. Must come before anything touches a device.
 
-    A peer that does not join within ``options.peer_timeout`` seconds aborts the process (the runtime's
-    own fatal error; :func:`supervise` turns it into one line). A cluster that cannot be
-    detected, or JAX already started, is a ``RuntimeError`` in one line.
+    A peer that does not join within ``options.peer_timeout`` seconds aborts the process (the
+    runtime's own fatal error; :func:`supervise` turns it into one line). A cluster that
+    cannot be detected, or JAX already started, is a ``RuntimeError`` in one line.
     """
     import jax
 
@@ -120,19 +121,21 @@ def expected_cost(model, solver: str, n_pairs: int, n_pad: int) -> float:
 def schedule(costs: Sequence[float], size: int, positions: int) -> list[list[int]]:
     """The calls of one compiled program: lists of ``size`` indices into ``costs``.
 
-    The lengths are sorted by cost, most expensive first, and cut into calls of ``size``;
-    within a call they are dealt over the mesh's ``positions`` in a snake order (0, 1, …,
-    P−1, P−1, …, 0, …), so position ``p`` holds lanes ``p·size/P … (p+1)·size/P − 1`` and
-    each position's share costs about the same. A call waits for its slowest lane, so lengths
-    that cost alike share calls. A short last call repeats its cheapest length (its result is
-    read once). ``size`` must be a multiple of ``positions``.
+    A call waits for its slowest lane, so lengths that cost alike should share calls: where a
+    call holds several lanes, the lengths are sorted by cost, cheapest first (ties in index
+    order), and cut into calls of ``size``; within a call they are dealt over the mesh's
+    ``positions`` in a snake order (0, 1, …, P−1, P−1, …, 0, …), so position ``p`` holds
+    lanes ``p·size/P … (p+1)·size/P − 1`` and each position's share costs about the same.
+    Calls of one lane keep the index order (there is nothing to balance). A short last call
+    repeats its cheapest length (its result is read once). ``size`` must be a multiple of
+    ``positions``.
     """
-    order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    order = sorted(range(len(costs)), key=lambda i: costs[i]) if size > 1 else list(range(len(costs)))
     per = size // positions
     calls = []
     for start in range(0, len(order), size):
         chunk = order[start : start + size]
-        chunk += [chunk[-1]] * (size - len(chunk))
+        chunk += [chunk[0]] * (size - len(chunk))
         lanes: list[list[int]] = [[] for _ in range(positions)]
         for k, index in enumerate(chunk):
             turn, step = divmod(k, positions)
@@ -179,12 +182,14 @@ def supervise(argv: Sequence[str], timeout_s: int) -> int:
 
     Its output passes through, except JAX's fatal abort: when a peer does not join or stops
     answering, the runtime logs a fatal error and a stack trace and kills the child. That is
-    replaced by one line, ``Error: …``, naming the runtime's status, and exit code 1. Ctrl-C
-    reaches the child (same process group), which keeps its finished work and says so.
+    replaced by one line, ``Error: …``, naming the runtime's status, and exit code 1 (a child
+    killed by a signal without it: one line naming the signal). Ctrl-C reaches the child (same
+    process group), which keeps its finished work and says so; this process waits for it.
     """
     env = dict(os.environ, **{SUPERVISED: "1"})
     args = [sys.executable, "-m", "induction_ode", *argv]
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child answers Ctrl-C
+    # A handler, not SIG_IGN: an ignored signal stays ignored in the child, a handler does not.
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
     try:
         child = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
         status = None
@@ -197,12 +202,14 @@ def supervise(argv: Sequence[str], timeout_s: int) -> int:
         code = child.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
-    if status is None and code >= 0:
-        return code
-    what = status or f"the process was killed by signal {-code}"
-    print(
-        f"Error: jax.distributed: {what.strip()}: a peer did not join, or stopped answering "
-        f"(peer timeout {timeout_s} s; see the other processes' output)",
-        file=sys.stderr,
-    )
-    return 1
+    if status is not None:
+        print(
+            f"Error: jax.distributed: {status.strip()}: a peer did not join, or stopped answering "
+            f"(peer timeout {timeout_s} s; see the other processes' output)",
+            file=sys.stderr,
+        )
+        return 1
+    if code < 0:
+        print(f"Error: the run was killed by signal {-code} ({signal.Signals(-code).name})", file=sys.stderr)
+        return 1
+    return code

@@ -136,7 +136,8 @@ def sweep(
         devices: the mesh's devices (default: all devices of the default backend, those of
             every process under ``distributed``).
         on_result: called with each length's :class:`Emergence` as soon as its group ends
-            (on every process); lengths come most expensive first.
+            (on every process); where a group holds several lengths, groups come cheapest
+            first (:func:`~induction_ode.distributed.schedule`).
         distributed: join a multi-process run first (:func:`~induction_ode.distributed.start`);
             every process must call :func:`sweep` with the same arguments.
         Other arguments as in :func:`~induction_ode.emergence_time`.
