@@ -80,11 +80,17 @@ def lines_for(device: str, record: dict) -> list[str]:
             mask, code = settings.get("layer1_mask", "strict"), settings.get("positions", "sinusoidal")
             label = f"to 2t* at N = {n}, {mask} mask, {code} code (run time, compilation apart)"
             row(label, text, key)
-    if "sharding" in record:
-        rows = record["sharding"]["results"]["rows"]
-        text = ", ".join(f"{r['devices']} dev ×{r['speedup']:.2f}" for r in rows)
-        cores = record["sharding"]["results"]["cpu_count"]
-        row("sharded sweep speed-up", f"{text} ({cores} cores)", "sharding")
+    for key, what in (("sharding", "shard_map"), ("sharding_gspmd", "GSPMD, as before issue 33")):
+        if key not in record:
+            continue
+        rows = record[key]["results"]["rows"]
+        text = ", ".join(
+            f"{r['devices']} dev ×{r['speedup']:.2f}"
+            + (f" ({r['per_step_ms']:.2f} ms per step)" if "per_step_ms" in r else "")
+            for r in rows
+        )
+        cores = record[key]["results"]["cpu_count"]
+        row(f"sharded sweep speed-up ({what})", f"{text} ({cores} cores)", key)
     return out
 
 
