@@ -75,11 +75,11 @@ def throughput_step(args) -> dict:
 
 def largest_step(args) -> dict:
     """The largest ``N`` (doubling from ``start``) whose ``emergence_time(N)`` of the default
-    model takes at most ``limit`` seconds, compilation included; no new ``N`` starts after the
-    ``deadline`` (epoch seconds)."""
+    model takes at most ``limit`` seconds, compilation included; after the first, no new ``N``
+    starts after the ``deadline`` (epoch seconds)."""
     rows, n, stopped = [], args.start, "limit"
     while True:
-        if time.time() > args.deadline:
+        if rows and time.time() > args.deadline:
             stopped = "deadline"
             break
         start = time.perf_counter()
@@ -102,10 +102,12 @@ def summary_step(args) -> dict:
     cpu = read("cpu_float64.json")
     by_n = lambda rec: {r["n_pairs"]: r["t_star"] for r in rec["rows"]} if rec else {}  # noqa: E731
     agreement = {
-        n: dict(device=t, cpu=by_n(cpu).get(n), rel_diff=abs(t - by_n(cpu)[n]) / abs(by_n(cpu)[n]))
+        n: dict(device=t, cpu=by_n(cpu)[n], rel_diff=abs(t - by_n(cpu)[n]) / abs(by_n(cpu)[n]))
         for n, t in by_n(device).items()
         if n in by_n(cpu)
     }
+    if env and env["backend"] == "cpu":  # no accelerator: the CPU's values alone
+        agreement = {n: dict(cpu=t) for n, t in by_n(device).items()}
     precision = {
         n: dict(float64=t, float32=by_n(single).get(n), rel_diff=abs(by_n(single)[n] - t) / abs(t))
         for n, t in by_n(device).items()
