@@ -183,10 +183,13 @@ def supervise(argv: Sequence[str], timeout_s: int) -> int:
     Its output passes through, except JAX's fatal abort: when a peer does not join or stops
     answering, the runtime logs a fatal error and a stack trace and kills the child. That is
     replaced by one line, ``Error: …``, naming the runtime's status, and exit code 1 (a child
-    killed by a signal without it: one line naming the signal). Ctrl-C reaches the child (same
-    process group), which keeps its finished work and says so; this process waits for it.
+    killed by a signal without it: one line naming the signal). The runtime's error log is
+    off in the child (``TF_CPP_MIN_LOG_LEVEL=3``) unless the environment sets it. Ctrl-C
+    reaches the child (same process group), which keeps its finished work and says so; this
+    process waits for it.
     """
-    env = dict(os.environ, **{SUPERVISED: "1"})
+    # The runtime's own error log (a few lines per failure) stays quiet unless asked for.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", **os.environ, SUPERVISED: "1"}
     args = [sys.executable, "-m", "induction_ode", *argv]
     # A handler, not SIG_IGN: an ignored signal stays ignored in the child, a handler does not.
     previous = signal.signal(signal.SIGINT, lambda *_: None)
@@ -204,8 +207,8 @@ def supervise(argv: Sequence[str], timeout_s: int) -> int:
         signal.signal(signal.SIGINT, previous)
     if status is not None:
         print(
-            f"Error: jax.distributed: {status.strip()}: a peer did not join, or stopped answering "
-            f"(peer timeout {timeout_s} s; see the other processes' output)",
+            f"Error: jax.distributed: {status.strip().rstrip(':')}: a peer did not join, or stopped "
+            f"answering (peer timeout {timeout_s} s; TF_CPP_MIN_LOG_LEVEL=0 shows the runtime's log)",
             file=sys.stderr,
         )
         return 1
