@@ -106,6 +106,21 @@ def check_lengths(n_pairs_list) -> list[int]:
     return lengths
 
 
+def call_inputs(theta, lengths, free, t_maxes, rtol, atol) -> tuple[np.ndarray, ...]:
+    """The host arrays of one call of a compiled sweep program: ``θ(0)`` and the ``(19,)``
+    free mask broadcast to ``(size, 19)``, ``N`` ``(size,)`` int32, ``t_max`` ``(size,)``,
+    ``rtol`` and ``atol`` ``()``, all in the precision of ``theta`` but ``N``."""
+    dtype, size = np.asarray(theta).dtype, len(lengths)
+    return (
+        np.broadcast_to(np.asarray(theta), (size, N_PARAMS)),
+        np.asarray(lengths, np.int32),
+        np.broadcast_to(np.asarray(free, dtype), (size, N_PARAMS)),
+        np.asarray(t_maxes, dtype),
+        np.asarray(rtol, dtype),
+        np.asarray(atol, dtype),
+    )
+
+
 def sweep(
     n_pairs_list: Sequence[int],
     t_max: float | Sequence[float] | None = None,
@@ -192,14 +207,8 @@ def sweep(
         costs = [expected_cost(static, solver, lengths[i], n_pad) for i in members]
         for call in schedule(costs, size, n_dev):
             group = [members[j] for j in call]
-            hosts = (
-                np.broadcast_to(np.asarray(theta), (size, N_PARAMS)),
-                np.asarray([lengths[i] for i in group], np.int32),
-                np.broadcast_to(np.asarray(model.free_vector(dtype)), (size, N_PARAMS)),
-                np.asarray([t_maxes[i] for i in group], dtype),
-                np.asarray(rtol, dtype),
-                np.asarray(atol, dtype),
-            )
+            n, limit = [lengths[i] for i in group], [t_maxes[i] for i in group]
+            hosts = call_inputs(theta, n, model.free_vector(dtype), limit, rtol, atol)
             out = gather(compiled(*global_batch(hosts, compiled.input_shardings[0])))
             for j, i in enumerate(group):
                 if i in results:  # a repeat that fills the call
