@@ -18,29 +18,24 @@ def lines_for(device: str, record: dict) -> list[str]:
         out.append(f"| {device} | {what} | {value} | `{record[key]['command']}` |")
 
     if "rhs_cost" in record:
-        r = record["rhs_cost"]["results"]
-        fast, direct = r.get("fast/paired", r.get("fast")), r.get("direct/paired", r.get("direct"))
-        largest = fast["rows"][-1]
-        row(
-            "loss+gradient, fast closed form",
-            f"{largest['median_s'] * 1e3:.4g} ms at T = {largest['seq_len']}; exponent "
-            f"{fast['exponent']:.2f} over T = {fast['fit_seq_len']}",
-            "rhs_cost",
-        )
-        hess = [r for r in fast["rows"] if "hessian_in_gradients" in r]
-        if hess:
+        for name, fast in record["rhs_cost"]["results"].items():
+            if not name.startswith("fast") or not fast["rows"]:
+                continue
+            what = name.removeprefix("fast").strip("/") or "paired"
+            largest = fast["rows"][-1]
             row(
-                "exact Jacobian (Hessian, jacfwd of grad) in gradients",
-                ", ".join(f"{r['hessian_in_gradients']:.0f} at T = {r['seq_len']}" for r in hess[-4:]),
+                f"loss+gradient, fast closed form ({what})",
+                f"{largest['median_s'] * 1e3:.4g} ms at T = {largest['seq_len']}; exponent "
+                f"{fast['exponent']:.2f} over T = {fast['fit_seq_len']}",
                 "rhs_cost",
             )
-        row(
-            "loss+gradient, direct network",
-            f"exponent {direct['exponent']:.2f} over T = {direct['fit_seq_len']}; "
-            f"{direct['rows'][-1]['median_s'] * 1e3:.4g} ms at T = {direct['rows'][-1]['seq_len']} "
-            f"(fast: {fast['rows'][len(direct['rows']) - 1]['median_s'] * 1e3:.3g} ms)",
-            "rhs_cost",
-        )
+            hess = [r for r in fast["rows"] if "hessian_in_gradients" in r]
+            if hess:
+                row(
+                    f"exact Jacobian (Hessian, jacfwd of grad) in gradients ({what})",
+                    ", ".join(f"{r['hessian_in_gradients']:.0f} at T = {r['seq_len']}" for r in hess[-4:]),
+                    "rhs_cost",
+                )
     for key in sorted(k for k in record if k.startswith("sweep_throughput")):
         r, s = record[key]["results"], record[key]["settings"]
         parts = [
