@@ -1,25 +1,24 @@
-"""The Student-t quantiles and the mean intervals over seeds (induction_ode.intervals)."""
+"""The mean intervals over seeds (induction_ode.intervals) against tabled Student-t quantiles."""
 
 import math
 
 import pytest
 
-from induction_ode.intervals import mean_interval, t_cdf, t_quantile
+from induction_ode.intervals import mean_interval
 
 # t_{0.975, df} from the tables (Abramowitz & Stegun 26.7; R's qt(0.975, df)), and 1.959964 as df → ∞
 TABLE = {1: 12.706205, 2: 4.302653, 4: 2.776445, 5: 2.570582, 9: 2.262157, 30: 2.042272, 1000: 1.962339}
 
 
 @pytest.mark.parametrize("df, q", TABLE.items())
-def test_t_quantile_matches_the_table(df, q):
-    assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-6)
-    assert t_quantile(0.025, df) == pytest.approx(-q, abs=1e-6)
-
-
-def test_t_cdf_closed_forms():
-    for x in (-3.0, -0.4, 0.0, 1.7):
-        assert t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-15)  # Cauchy
-        assert t_cdf(x, 2) == pytest.approx(0.5 + x / (2 * math.sqrt(2 + x * x)), abs=1e-15)
+def test_interval_half_width_is_the_tabled_quantile(df, q):
+    """``df + 1`` values alternating ±1: the half-width is ``t_{0.975, df} · s/√n``."""
+    n = df + 1
+    x = [1.0 if i % 2 else -1.0 for i in range(n)]
+    iv = mean_interval(x)
+    s = math.sqrt(sum((v - iv["mean"]) ** 2 for v in x) / df)
+    assert iv["high"] - iv["mean"] == pytest.approx(q * s / math.sqrt(n), rel=1e-6)
+    assert iv["mean"] - iv["low"] == pytest.approx(q * s / math.sqrt(n), rel=1e-6)
 
 
 def test_mean_interval_known_case():
