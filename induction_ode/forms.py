@@ -7,7 +7,7 @@ One population loss (MODEL.md), computed in one of two ways that give the same
   patterns and one ``(N×T)·(T×T)`` product, ``O(T³)``; the test oracle.
 - ``"structured"``: the paired code only. :func:`~induction_ode.structured.paired_forward`
   costs ``O(T)`` per pair, so ``O(T)`` in all for the last query; for the uniform query with
-  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_uniform_mse` gives the
+  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_sums_mse` gives the
   per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
   ``paired_forward``, ``O(T²)``).
 
@@ -26,8 +26,9 @@ import jax.numpy as jnp
 
 from .loss import Forward, closed_form_forward, pair_losses, query_weights
 from .options import check_option
-from .paired_mse import paired_uniform_label_weights, paired_uniform_mse
-from .structured import paired_forward
+from .paired_mse import paired_sums_mse, paired_uniform_label_weights
+from .structured import Entries, paired_forward
+from .subspace import N_PARAMS, param_index
 
 FORMS = ("auto", "dense", "structured")
 """How the closed form is evaluated (keyword ``form``)."""
@@ -85,11 +86,22 @@ def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
     return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
 
 
-def _sums_only(form, positions, n_pad, query, pattern_clamp) -> bool:
-    """Whether the uniform query's sums (:mod:`induction_ode.paired_mse`) serve, in place of a
-    forward pass over every pair."""
-    structured = resolve_form(form, positions, n_pad) == "structured"
-    return structured and query == "uniform" and pattern_clamp is None
+def _sums_apply(form, positions, n_pad, pattern_clamp) -> bool:
+    """Whether the sums of :mod:`induction_ode.paired_mse` give the MSE (the structured form,
+    no pattern clamp)."""
+    return resolve_form(form, positions, n_pad) == "structured" and pattern_clamp is None
+
+
+def sums_loss(theta, n_pairs, n_pad: int, *, layer1_mask, query) -> jax.Array:
+    """The MSE population loss from the sums of :mod:`induction_ode.paired_mse` (paired code,
+    no clamp), ``O(T)``: the mean over every pair for ``query="uniform"``, pair ``N − 1``
+    alone for ``"last"``. ``θ`` as in :func:`~induction_ode.paired_mse.paired_sums_mse`."""
+    pairs = "last" if query == "last" else "all"
+    per = paired_sums_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict", pairs=pairs)
+    if pairs == "last":
+        return per[0]
+    weights = query_weights(n_pairs, n_pad, query, theta.dtype)
+    return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
 
 
 def padded_label_weights(
@@ -97,7 +109,7 @@ def padded_label_weights(
 ) -> tuple[jax.Array, jax.Array]:
     """:func:`label_weights` at ``θ`` by the evaluator ``form``: the uniform query under the
     structured form (no clamp) in ``O(T)`` memory, from its sums; otherwise from the forward."""
-    if _sums_only(form, positions, n_pad, query, pattern_clamp):
+    if query == "uniform" and _sums_apply(form, positions, n_pad, pattern_clamp):
         return paired_uniform_label_weights(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
     options = dict(layer1_mask=layer1_mask, positions=positions, query=query, form=form)
     return label_weights(forward(theta, n_pairs, n_pad, pattern_clamp, **options), n_pad)
@@ -119,11 +131,52 @@ def padded_loss(
 ):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
     the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
-    if loss == "mse" and _sums_only(form, positions, n_pad, query, pattern_clamp):
-        per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
-        weights = query_weights(n_pairs, n_pad, query, theta.dtype)
-        return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
+    if loss == "mse" and query == "uniform" and _sums_apply(form, positions, n_pad, pattern_clamp):
+        return sums_loss(theta, n_pairs, n_pad, layer1_mask=layer1_mask, query=query)
     network = dict(layer1_mask=layer1_mask, positions=positions)
     fwd = forward(theta, n_pairs, n_pad, pattern_clamp, query=query, form=form, **network)
     per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
     return jnp.sum(per * pair_weights(fwd, n_pairs, query, theta.dtype))
+
+
+LATE = tuple(param_index(f"beta{i}") for i in (1, 5, 6, 7, 8)) + tuple(
+    param_index(f"gamma{i}") for i in range(1, 5)
+)
+"""The indices of β1, β5–β8 and γ1–γ4: the entries
+:func:`~induction_ode.paired_mse.paired_sums_mse` reads only after its ``O(T)`` sums (β1 scores
+a pair's item alone, β5 and β7 the query key alone, β6 and β8 no key of the paired code; the
+readout is linear in γ)."""
+
+
+def late_entries(form, positions, n_pad: int, *, layer1_mask, loss, pattern_clamp) -> tuple[int, ...]:
+    """The entries of θ that :func:`sums_loss` reads only after its ``O(T)`` sums, for
+    :func:`split_hessian`: :data:`LATE`, and α2 under the strict mask (it then scores only the
+    diagonal, which that mask removes), where the sums give the loss (structured form, MSE, no
+    pattern clamp, either query); ``()`` elsewhere."""
+    if loss != "mse" or not _sums_apply(form, positions, n_pad, pattern_clamp):
+        return ()
+    alpha2 = (param_index("alpha2"),) if layer1_mask == "strict" else ()
+    return tuple(sorted(alpha2 + LATE))
+
+
+def split_hessian(loss_fn, theta, late: tuple[int, ...]) -> jax.Array:
+    """The Hessian of ``loss_fn`` at ``theta`` ``(19,)``, ``(19, 19)``, with the ``late``
+    entries (:func:`late_entries`) held apart.
+
+    ``loss_fn`` reads θ entry by entry (it gets an :class:`~induction_ode.structured.Entries`),
+    so its ``O(T)`` arrays, computed from the other entries alone, carry tangents only along
+    those: the columns of the other entries are forward-over-reverse with one tangent each, the
+    late block is the Hessian in the late entries alone (its derivatives touch only what follows
+    the arrays), and the late entries' rows against the others follow by symmetry. Exact: the
+    split sets the cost only."""
+    early = tuple(i for i in range(N_PARAMS) if i not in late)
+    e_idx, l_idx = jnp.asarray(early), jnp.asarray(late)
+    split = lambda first, last: loss_fn(Entries(first, last, late))  # noqa: E731
+    args = (theta[e_idx], theta[l_idx])
+    by_early = jax.jacfwd(jax.grad(split, argnums=(0, 1)), argnums=0)(*args)  # ((e, e), (l, e))
+    late_block = jax.hessian(split, argnums=1)(*args)
+    hess = jnp.zeros((N_PARAMS, N_PARAMS), theta.dtype)
+    hess = hess.at[e_idx[:, None], e_idx[None, :]].set(by_early[0])
+    hess = hess.at[l_idx[:, None], e_idx[None, :]].set(by_early[1])
+    hess = hess.at[e_idx[:, None], l_idx[None, :]].set(by_early[1].T)
+    return hess.at[l_idx[:, None], l_idx[None, :]].set(late_block)

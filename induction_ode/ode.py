@@ -185,20 +185,23 @@ relative error 2.0e-9 of the largest entry at N = 64, and the same steps, evalua
 
 
 def _jacobian(model, n_pad):
-    """The exact Jacobian of the vector field, ``(19, 19)``: forward-over-reverse (the Hessian
-    of ``L`` times the metric and the moving mask), one tangent per entry of θ the loss reads
-    (``model.reads``: all 19, or α3, β2, γ3 for the reduced closed form) in one batched pass,
-    in the precision :data:`JACOBIAN_DTYPE` gives and returned in the state's."""
+    """The exact Jacobian of the vector field, ``(19, 19)``: ``−diag(m) H``, with ``m`` the
+    metric times the moving mask and ``H`` the Hessian of ``L``
+    (:meth:`~induction_ode.model.Model.loss_hessian`: forward-over-reverse, the late entries of
+    the structured sums held apart), or for a loss that reads only some entries
+    (``model.reads``: α3, β2, γ3 for the reduced closed form) forward-over-reverse of the field
+    with one tangent per entry read; in the precision :data:`JACOBIAN_DTYPE` gives and
+    returned in the state's."""
     field = _field(model, n_pad)
 
     def jac(t, y, args):
         low = JACOBIAN_DTYPE.get(jnp.dtype(y.dtype), y.dtype)
         n_pairs, free = args
-        args_low = (n_pairs, free.astype(low))
-        y_low = y.astype(low)
-        f = lambda z: field(t.astype(low), z, args_low)
+        y_low, t_low = y.astype(low), t.astype(low)
         if model.reads is None:
-            return jax.jacfwd(f)(y_low).astype(y.dtype)
+            scale = model.metric_scale(low, n_pairs) * model.moving(t_low, low, free.astype(low))
+            return (-scale[:, None] * model.loss_hessian(t_low, y_low, n_pairs, n_pad)).astype(y.dtype)
+        f = lambda z: field(t_low, z, (n_pairs, free.astype(low)))  # noqa: E731
         cols = jnp.asarray(model.reads)
         part = jax.jacfwd(lambda z: f(y_low.at[cols].set(z)))(y_low[cols])
         return jnp.zeros((N_PARAMS, N_PARAMS), y.dtype).at[:, cols].set(part.astype(y.dtype))

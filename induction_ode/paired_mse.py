@@ -129,14 +129,20 @@ class _Keys(NamedTuple):
     query: jax.Array
 
 
-def _keys(theta, n_pairs, n_pad: int, strict: bool) -> _Keys:
+def _pairs(n_pad: int, pairs: str) -> jax.Array:
+    """The padded pair indices ``pairs`` names: every pair, or ``[n_pad − 1]``."""
+    return jnp.arange(n_pad) if pairs == "all" else jnp.array([n_pad - 1])
+
+
+def _keys(theta, n_pairs, n_pad: int, strict: bool, pairs: str = "all") -> _Keys:
+    """:class:`_Keys`, with the item and label scores of the pairs ``pairs`` names."""
     q = 2 * n_pad
     s = jnp.arange(q)
     valid = s >= 2 * (n_pad - jnp.asarray(n_pairs))
     logs = log_rows(theta, n_pairs, n_pad, strict=strict)
     rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
     qr = query_row(theta, n_pairs, strict=strict)
-    p = jnp.arange(n_pad)
+    p = _pairs(n_pad, pairs)
     at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * p, 2 * p + 1))
     return _Keys(
         rows,
@@ -144,7 +150,7 @@ def _keys(theta, n_pairs, n_pad: int, strict: bool) -> _Keys:
         qr,
         jnp.where(valid, key_scores(theta, rows, qr, s, n_pad), LOW),
         jnp.where(valid, key_scores(theta, rows, qr, s, -1), LOW),
-        key_scores(theta, at_item, qr, 2 * p, p),
+        key_scores(theta, at_item, qr, 2 * p, p) + theta[3],
         key_scores(theta, at_label, qr, 2 * p + 1, p),
         query_score(theta, qr, n_pairs),
     )
@@ -166,23 +172,39 @@ def paired_uniform_label_weights(theta, n_pairs, n_pad: int, *, strict: bool):
     return jnp.exp(keys.label - log_z), jnp.exp(runner_up - log_z)
 
 
-def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
-    """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
-    to be masked), in ``O(T)`` work and memory for all pairs together. No clamps.
+def _pair_sums(keys: _Keys, pairs: str) -> tuple[jax.Array, jax.Array]:
+    """The sums over the keys before and after each pair ``pairs`` names, in log space:
+    ``(4, P)`` over ``s < 2k`` and ``(7, P)`` over ``s > 2k + 1`` (:func:`_key_arrays`). The
+    last pair has no key after it, and its sums before it are totals, not running sums."""
+    prefix, suffix = _key_arrays(keys)
+    q = prefix.shape[1]
+    if pairs == "all":
+        return _before(prefix)[:, 0:q:2], _from(suffix)[:, 2 : q + 1 : 2]
+    before = jnp.concatenate([jnp.full((prefix.shape[0], 1), LOW, prefix.dtype), prefix[:, : q - 2]], axis=1)
+    top = jax.lax.stop_gradient(jnp.max(before, axis=1, keepdims=True))
+    total = top + jnp.log(jnp.sum(jnp.exp(before - top), axis=1, keepdims=True))
+    return total, jnp.full((suffix.shape[0], 1), LOW, prefix.dtype)
+
+
+def paired_sums_mse(theta, n_pairs, n_pad: int, *, strict: bool, pairs: str = "all") -> jax.Array:
+    """Per-pair MSE ``ℓ_k`` under the paired code, ``(P,)`` (padded pairs: finite values to be
+    masked), from sums over the keys: ``O(T)`` work and memory for all pairs together. No
+    clamps. ``θ`` is read entry by entry (a ``(19,)`` array or an
+    :class:`~induction_ode.structured.Entries`): γ1–γ4, β1, β5–β8 (and α2 under the strict
+    mask) enter only after the ``O(T)`` sums.
 
     Args:
         theta: ``(19,)``; n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``; n_pad: static.
         strict: the strict layer-1 mask (else inclusive).
+        pairs: ``"all"``, every padded pair (``P = n_pad``, the uniform query), or ``"last"``,
+            pair ``N − 1`` alone (``P = 1``, the last query).
     """
     dtype = theta.dtype
-    q = 2 * n_pad
     n = jnp.asarray(n_pairs)
-    keys = _keys(theta, n_pairs, n_pad, strict)
+    keys = _keys(theta, n_pairs, n_pad, strict, pairs)
     qr, x0, x1, xq = keys.query_row, keys.item, keys.label, keys.query
-    prefix, suffix = _key_arrays(keys)
-    pre = _before(prefix)[:, 0:q:2]  # over s < 2k
-    post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
-    p = jnp.arange(n_pad)
+    pre, post = _pair_sums(keys, pairs)
+    p = _pairs(n_pad, pairs)
     at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
     log_z = lse(pre[0], x0, x1, post[0], xq)
     w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)

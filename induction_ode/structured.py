@@ -89,6 +89,43 @@ class QueryRow(NamedTuple):
     own: jax.Array
 
 
+@jax.tree_util.register_pytree_node_class
+class Entries:
+    """θ held as two arrays, read entry by entry: ``theta[i]`` (a static ``int``) is
+    ``late[late_index.index(i)]`` for ``i`` in ``late_index`` and the next entry of ``early``
+    otherwise; a static slice stacks its entries.
+
+    The structured evaluators read θ only so, so a derivative in ``late`` alone leaves every
+    value computed from ``early`` alone without a tangent (JAX prunes it), which one ``(19,)``
+    array cannot do: the solver's Hessian (:func:`~induction_ode.forms.split_hessian`).
+
+    Attributes:
+        early: ``(19 − m,)``, the other entries in order; late: ``(m,)``.
+        late_index: the ``m`` indices of ``late`` in θ, ascending (static).
+    """
+
+    def __init__(self, early, late, late_index: tuple[int, ...]):
+        self.early, self.late, self.late_index = early, late, late_index
+
+    @property
+    def dtype(self):
+        return self.early.dtype
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return jnp.stack([self[j] for j in range(*i.indices(len(self.early) + len(self.late)))])
+        if i in self.late_index:
+            return self.late[self.late_index.index(i)]
+        return self.early[i - sum(j < i for j in self.late_index)]
+
+    def tree_flatten(self):
+        return (self.early, self.late), self.late_index
+
+    @classmethod
+    def tree_unflatten(cls, late_index, children):
+        return cls(*children, late_index)
+
+
 def lse(*terms) -> jax.Array:
     """``log Σ exp(terms)`` elementwise, for a few broadcastable arrays of finite entries (the
     shift by their maximum carries no derivative)."""
@@ -145,11 +182,11 @@ def query_row(theta, n_pairs, *, strict: bool) -> QueryRow:
 
 
 def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
-    """The query's layer-2 score of context key ``s`` for padded pair ``pair`` (broadcasting;
-    ``rows``: the rows of the keys ``s``, shaped like ``s``). The module doc gives the formula;
-    ``pair = −1`` gives every key the score of a key after the pair, ``pair = n_pad`` of one
-    before it."""
-    b = theta[3:15]
+    """The query's layer-2 score of context key ``s`` for padded pair ``pair``, less β1's term
+    ``β1 [s = 2k]`` (broadcasting; ``rows``: the rows of the keys ``s``, shaped like ``s``). The
+    module doc gives the formula; ``pair = −1`` gives every key the score of a key after the
+    pair, ``pair = n_pad`` of one before it. ``θ`` is read entry by entry (:class:`Entries`)."""
+    b = [theta[i] for i in range(3, 15)]
     base, count, item, own = rows
     item_at, label_at = 2 * pair, 2 * pair + 1
     is_item, is_label = s == item_at, s == label_at
@@ -169,8 +206,7 @@ def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
     turned = jnp.where(odd, -jnp.where(is_label, qr.item, qr.rho), qr.rho)  # a1p_qᵀ M p_s
     diff = jnp.where(odd, item - own, own)  # D_s
     return (
-        b[0] * is_item
-        + b[1] * on_item
+        b[1] * on_item
         + b[2] * token
         + b[3] * (qr.rho * rest + kappa * on_item)
         + b[8] * wq
@@ -182,7 +218,7 @@ def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
 
 def query_score(theta, qr: QueryRow, n_pairs) -> jax.Array:
     """The query's layer-2 score of itself (a scalar, the same for every pair)."""
-    b = theta[3:15]
+    b = [theta[i] for i in range(3, 15)]
     kappa = qr.item + qr.own
     rest = (2 * jnp.asarray(n_pairs) - 1).astype(theta.dtype)
     norm_token = rest * qr.rho**2 + kappa**2  # ‖a1e_q‖²
@@ -236,7 +272,8 @@ def paired_forward(
     size = 2 * n_pad + 1
     valid = jnp.arange(size) >= 2 * (n_pad - n)
     keys = PairedRows(*(x[None, :] for x in rows))
-    ctx = key_scores(theta, keys, qr, jnp.arange(2 * n_pad)[None, :], pair[:, None])
+    s = jnp.arange(2 * n_pad)[None, :]
+    ctx = key_scores(theta, keys, qr, s, pair[:, None]) + theta[3] * (s == 2 * pair[:, None])
     s2 = jnp.concatenate([ctx, jnp.broadcast_to(query_score(theta, qr, n_pairs), (pair.shape[0], 1))], axis=1)
     w2 = masked_softmax(s2, jnp.broadcast_to(valid, s2.shape))
     label = 2 * pair + 1

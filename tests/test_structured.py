@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import random_theta
 
-from induction_ode import LAYER1_MASKS, DenseModel, StructuredModel, emergence_time
+from induction_ode import LAYER1_MASKS, Clamp, DenseModel, StructuredModel, emergence_time
 from induction_ode.forms import AUTO_STRUCTURED_FROM, forward, label_weights, padded_loss, resolve_form
 from induction_ode.loss import pair_losses
-from induction_ode.paired_mse import paired_uniform_label_weights, paired_uniform_mse
+from induction_ode.paired_mse import paired_sums_mse, paired_uniform_label_weights
 from induction_ode.structured import paired_forward
 
 N_PAD = 16
@@ -45,7 +45,7 @@ def test_uniform_mse_in_linear_time_equals_the_forward(mask, rng):
         return pair_losses(paired_forward(theta, n, N_PAD, layer1_mask=mask), n)
 
     def by_sums(theta, n):
-        return paired_uniform_mse(theta, n, N_PAD, strict=strict)
+        return paired_sums_mse(theta, n, N_PAD, strict=strict)
 
     def mean(per_pair):
         return lambda theta, n: jnp.sum(jnp.where(jnp.arange(N_PAD) >= N_PAD - n, per_pair(theta, n), 0.0))
@@ -109,6 +109,31 @@ def test_structured_loss_and_gradient_under_cross_entropy(mask, query, rng):
             (value, grad), (value_s, grad_s) = program(theta, n, clamp)
             assert float(value_s) == pytest.approx(float(value), rel=RTOL)
             assert_close(grad_s, grad)
+
+
+def test_split_hessian_equals_jax_hessian(rng):
+    """The solver's Hessian of the structured MSE (the sums, the late entries held apart:
+    forms.split_hessian) against jax.hessian of the loss the solver descends, both masks and
+    queries, N = 1, 2, 3, 7 padded to 16 and 16, |θ| up to 50; relative to the largest entry.
+    One program for the four cases, so one compilation. Cross-entropy and clamps take JAX's
+    forward-over-reverse (no late entries)."""
+    cases = [StructuredModel(layer1_mask=m, query=q) for m in LAYER1_MASKS for q in ("uniform", "last")]
+    assert [len(m.late_entries(N_PAD)) for m in cases] == [10, 10, 9, 9]
+    copy = Clamp.make(patterns="copy")
+    for other in (StructuredModel(loss="ce"), DenseModel(), StructuredModel(clamp=copy)):
+        assert other.late_entries(N_PAD) == ()
+
+    def both(theta, n):
+        return [
+            (m.loss_hessian(0.0, theta, n, N_PAD), jax.hessian(m.loss_at, argnums=1)(0.0, theta, n, N_PAD))
+            for m in cases
+        ]
+
+    program = jax.jit(both)
+    for theta in thetas(rng)[:2]:
+        for n in (1, 2, 3, 7, 16):
+            for got, want in program(theta, n):
+                assert_close(got, want, 1e-10)
 
 
 def test_forms_are_dispatched_by_code():

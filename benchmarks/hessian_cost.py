@@ -1,0 +1,105 @@
+"""Cost of the solver's Hessian of the structured closed form, in gradients, old against new.
+
+The BDF solver's Jacobian is ``−diag(m) ∇²L``. For the paired code under MSE (no clamp) the
+loss is the sums of :mod:`induction_ode.paired_mse`, and the Hessian holds the entries those
+sums read only at the end (γ1–γ4, β1, β5–β8, and α2 under the strict mask) apart
+(:func:`induction_ode.forms.split_hessian`): forward-over-reverse with a tangent for each of
+the other 9 (strict) or 10 entries, the late block's Hessian, and the rest by symmetry. The
+old Hessian is JAX's forward-over-reverse with 19 tangents through the loss as evaluated
+before: the same sums for the uniform query, the forward pass of the last pair
+(:func:`induction_ode.structured.paired_forward`) for the last query.
+
+Each is jitted and timed (median of ``--repeats``, compilation apart) in one process, one
+length at a time, so that the ratios share the machine's load: the gradient of each loss
+(float64), and each Hessian in float64 and in float32 (the solver's precision for a float64
+run, :data:`induction_ode.ode.JACOBIAN_DTYPE`), in float64 gradients of the same path.
+Strict mask, θ ~ N(0, 0.25) in all 19 entries.
+
+    python benchmarks/hessian_cost.py [--n-pairs 1024,8192,65536] [--query uniform,last]
+        [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from common import median_time, save
+
+from induction_ode import StructuredModel
+from induction_ode.forms import forward, padded_loss, split_hessian
+from induction_ode.loss import pair_losses
+
+OPTIONS = dict(layer1_mask="strict", positions="paired")
+
+
+def losses(n_pairs: int, query: str):
+    """``(new, old)`` loss functions of θ: the dispatch of :func:`padded_loss`, and the loss
+    as evaluated before the last query's sums (the last pair's forward pass)."""
+    new = lambda th: padded_loss(th, n_pairs, n_pairs, query=query, form="structured", **OPTIONS)  # noqa: E731
+    if query == "uniform":
+        return new, new
+
+    def old(th):
+        fwd = forward(th, n_pairs, n_pairs, query="last", form="structured", **OPTIONS)
+        return pair_losses(fwd, n_pairs)[-1]
+
+    return new, old
+
+
+def timed(fn, theta, repeats: int) -> tuple[float, float]:
+    """Compile seconds and median run seconds of ``jax.jit(fn)(theta)``."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(theta).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(theta))
+    med, _ = median_time(lambda: jax.block_until_ready(compiled(theta)), repeats)
+    return compile_s, med
+
+
+def measure(n_pairs: int, query: str, repeats: int) -> dict:
+    """One row: gradient and Hessian times of the old and new paths, and their ratios."""
+    theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
+    new, old = losses(n_pairs, query)
+    late = StructuredModel(query=query).late_entries(n_pairs)
+    row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, query=query, late=list(late))
+    hessians = dict(old=lambda th: jax.jacfwd(jax.grad(old))(th), new=lambda th: split_hessian(new, th, late))
+    for name, fn in (("old", old), ("new", new)):
+        _, grad_s = timed(jax.grad(fn), theta, repeats)
+        row[f"{name}_gradient_s"] = grad_s
+        for dtype in ("float64", "float32"):
+            compile_s, hess_s = timed(hessians[name], theta.astype(dtype), repeats)
+            row[f"{name}_hessian_{dtype}_s"] = hess_s
+            row[f"{name}_hessian_{dtype}_compile_s"] = compile_s
+            row[f"{name}_hessian_{dtype}_in_gradients"] = hess_s / grad_s
+    row["load_average"] = os.getloadavg()[0]
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-pairs", default="1024,8192,65536", help="comma-separated N")
+    parser.add_argument("--query", default="uniform,last", help="comma-separated queries")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    rows = []
+    for n in (int(x) for x in args.n_pairs.split(",")):
+        for query in args.query.split(","):
+            row = measure(n, query, args.repeats)
+            rows.append(row)
+            cells = "  ".join(
+                f"{name}: grad {row[f'{name}_gradient_s'] * 1e3:.2f} ms, Hessian "
+                f"{row[f'{name}_hessian_float64_in_gradients']:.1f} (f64) "
+                f"{row[f'{name}_hessian_float32_in_gradients']:.1f} (f32)"
+                for name in ("old", "new")
+            )
+            print(f"N={n:6d} {query:7s} {cells}  load {row['load_average']:.2f}", flush=True)
+    save("hessian_cost", vars(args), dict(rows=rows))
+
+
+if __name__ == "__main__":
+    main()
