@@ -1,19 +1,18 @@
 """Cost of the solver's Hessian of the structured closed form, in gradients, old against new.
 
-The BDF solver's Jacobian is ``−diag(m) ∇²L``. For the paired code under MSE (no clamp) the
-loss is the sums of :mod:`induction_ode.paired_mse`, and the Hessian holds the entries those
-sums read only at the end (γ1–γ4, β1, β5–β8, and α2 under the strict mask) apart
-(:func:`induction_ode.forms.split_hessian`): forward-over-reverse with a tangent for each of
-the other 9 (strict) or 10 entries, the late block's Hessian, and the rest by symmetry. The
-old Hessian is JAX's forward-over-reverse with 19 tangents through the loss as evaluated
-before: the same sums for the uniform query, the forward pass of the last pair
-(:func:`induction_ode.structured.paired_forward`) for the last query.
+The BDF solver's Jacobian is ``−diag(m) ∇²L``. The old Hessian is JAX's forward-over-reverse
+with 19 tangents through the loss the solver descends (the sums of
+:mod:`induction_ode.paired_mse` for the uniform query, the last pair's forward pass for the
+last query). The new one is :meth:`induction_ode.Model.loss_hessian`: the sums for either
+query, with the entries they read only at the end (γ1–γ4, β1, β5–β8, and α2 under the strict
+mask) held apart (:func:`induction_ode.forms.split_hessian`): forward-over-reverse with a
+tangent for each of the other 9 entries, the late block's Hessian, and the rest by symmetry.
 
 Each is jitted and timed (median of ``--repeats``, compilation apart) in one process, one
-length at a time, so that the ratios share the machine's load: the gradient of each loss
-(float64), and each Hessian in float64 and in float32 (the solver's precision for a float64
-run, :data:`induction_ode.ode.JACOBIAN_DTYPE`), in float64 gradients of the same path.
-Strict mask, θ ~ N(0, 0.25) in all 19 entries.
+length at a time, so that the ratios share the machine's load: the gradient (float64, the
+same before and after), and each Hessian in float64 and in float32 (the solver's precision
+for a float64 run, :data:`induction_ode.ode.JACOBIAN_DTYPE`), in gradients. Strict mask,
+θ ~ N(0, 0.25) in all 19 entries.
 
     python benchmarks/hessian_cost.py [--n-pairs 1024,8192,65536] [--query uniform,last]
         [--repeats 5]
@@ -31,24 +30,8 @@ import numpy as np
 from common import median_time, save
 
 from induction_ode import StructuredModel
-from induction_ode.forms import forward, padded_loss, split_hessian
-from induction_ode.loss import pair_losses
 
-OPTIONS = dict(layer1_mask="strict", positions="paired")
-
-
-def losses(n_pairs: int, query: str):
-    """``(new, old)`` loss functions of θ: the dispatch of :func:`padded_loss`, and the loss
-    as evaluated before the last query's sums (the last pair's forward pass)."""
-    new = lambda th: padded_loss(th, n_pairs, n_pairs, query=query, form="structured", **OPTIONS)  # noqa: E731
-    if query == "uniform":
-        return new, new
-
-    def old(th):
-        fwd = forward(th, n_pairs, n_pairs, query="last", form="structured", **OPTIONS)
-        return pair_losses(fwd, n_pairs)[-1]
-
-    return new, old
+OPTIONS = dict(layer1_mask="strict")
 
 
 def timed(fn, theta, repeats: int) -> tuple[float, float]:
@@ -62,20 +45,22 @@ def timed(fn, theta, repeats: int) -> tuple[float, float]:
 
 
 def measure(n_pairs: int, query: str, repeats: int) -> dict:
-    """One row: gradient and Hessian times of the old and new paths, and their ratios."""
+    """One row: the gradient, and the old and new Hessians in float64 and float32, in
+    gradients (float64)."""
     theta = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 19))
-    new, old = losses(n_pairs, query)
-    late = StructuredModel(query=query).late_entries(n_pairs)
-    row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, query=query, late=list(late))
-    hessians = dict(old=lambda th: jax.jacfwd(jax.grad(old))(th), new=lambda th: split_hessian(new, th, late))
-    for name, fn in (("old", old), ("new", new)):
-        _, grad_s = timed(jax.grad(fn), theta, repeats)
-        row[f"{name}_gradient_s"] = grad_s
+    model = StructuredModel(query=query, **OPTIONS)
+    loss = lambda th: model.loss_of(th, n_pairs, n_pairs)  # noqa: E731
+    row = dict(n_pairs=n_pairs, seq_len=2 * n_pairs + 1, query=query, late=list(model.late_entries(n_pairs)))
+    _, row["gradient_s"] = timed(jax.grad(loss), theta, repeats)
+    hessians = dict(
+        old=jax.jacfwd(jax.grad(loss)), new=lambda th: model.loss_hessian(0.0, th, n_pairs, n_pairs)
+    )
+    for name, fn in hessians.items():
         for dtype in ("float64", "float32"):
-            compile_s, hess_s = timed(hessians[name], theta.astype(dtype), repeats)
+            compile_s, hess_s = timed(fn, theta.astype(dtype), repeats)
             row[f"{name}_hessian_{dtype}_s"] = hess_s
             row[f"{name}_hessian_{dtype}_compile_s"] = compile_s
-            row[f"{name}_hessian_{dtype}_in_gradients"] = hess_s / grad_s
+            row[f"{name}_hessian_{dtype}_in_gradients"] = hess_s / row["gradient_s"]
     row["load_average"] = os.getloadavg()[0]
     return row
 
@@ -92,13 +77,13 @@ def main():
             row = measure(n, query, args.repeats)
             rows.append(row)
             cells = "  ".join(
-                f"{name}: grad {row[f'{name}_gradient_s'] * 1e3:.2f} ms, Hessian "
-                f"{row[f'{name}_hessian_float64_in_gradients']:.1f} (f64) "
+                f"{name} {row[f'{name}_hessian_float64_in_gradients']:.1f} (f64) "
                 f"{row[f'{name}_hessian_float32_in_gradients']:.1f} (f32)"
                 for name in ("old", "new")
             )
+            cells = f"gradient {row['gradient_s'] * 1e3:.2f} ms; Hessian in gradients: {cells}"
             print(f"N={n:6d} {query:7s} {cells}  load {row['load_average']:.2f}", flush=True)
-    save("hessian_cost", vars(args), dict(rows=rows))
+            save("hessian_cost", vars(args), dict(rows=rows))  # after each row: long runs
 
 
 if __name__ == "__main__":

@@ -11,6 +11,13 @@ One population loss (MODEL.md), computed in one of two ways that give the same
   per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
   ``paired_forward``, ``O(T²)``).
 
+**The solver's Hessian** (:func:`split_hessian`, through
+:meth:`~induction_ode.model.Model.loss_hessian`): under MSE with no clamp, the structured
+form's loss from the sums (:func:`sums_loss`, either query; for the last query the gradient
+keeps the last pair's forward pass, cheaper for a gradient), with the entries the sums read
+only at the end (:func:`late_entries`) passed as a separate array, so that the ``O(T)`` sums
+carry 9 or 10 tangents instead of 19. Elsewhere JAX's forward-over-reverse in all 19.
+
 ``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code from
 ``n_pad ≥`` :data:`AUTO_STRUCTURED_FROM` on, and ``"dense"`` below it and for the sinusoidal
 code. A third evaluator serves the 3-parameter subspace alone:

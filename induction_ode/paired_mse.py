@@ -1,4 +1,8 @@
-"""The paired code's MSE under the uniform query, all 19 pseudo-parameters, ``O(T)`` in all.
+"""The paired code's MSE from sums over keys, all 19 pseudo-parameters, ``O(T)`` in all.
+
+The uniform query's every pair, or the last pair alone (the last query: the solver's Hessian,
+:func:`~induction_ode.forms.split_hessian`, since the readout and the query key's score enter
+after the sums; its sums before the pair are totals, and no key follows it).
 
 :func:`~induction_ode.structured.paired_forward` costs ``O(T)`` per pair, so ``O(T²)`` for
 the uniform query. Under MSE the loss of pair ``k`` needs only the Gram matrix of the four
