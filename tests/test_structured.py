@@ -111,13 +111,19 @@ def test_structured_loss_and_gradient_under_cross_entropy(mask, query, rng):
             assert_close(grad_s, grad)
 
 
+@pytest.mark.slow
 def test_split_hessian_equals_jax_hessian(rng):
     """The solver's Hessian of the structured MSE (the sums, the late entries held apart:
     forms.split_hessian) against jax.hessian of the loss the solver descends (the last query's:
     the last pair's forward pass), both masks and queries, N = 1, 2, 3 padded to 4 and 4,
-    |θ| ~ 1 and 50, to 1e-10 of the largest entry. One program for the four cases, so one
-    compilation (n_pad = 4 keeps it small: a minute cold on 2 loaded cores at 16). Cross-entropy,
-    clamps and the dense form have no late entries: JAX's forward-over-reverse, unchanged."""
+    |θ| ~ 1 and 50, to 1e-10 of the largest entry. Cross-entropy, clamps and the dense form
+    have no late entries: JAX's forward-over-reverse, unchanged.
+
+    Slow: its one program (eight Hessians) took 265 s to compile at n_pad = 16 and 587 s at
+    n_pad = 4 on 2 cores under load 5–6 (other runs). The default suite reaches the split
+    through test_ode's test_bdf_jacobian_is_the_hessian_to_float32_accuracy (strict, uniform,
+    float32 against the dense form); by hand at n_pad = 16 and 1, 3, 7 (both masks, both
+    queries, |θ| ~ 1) it agreed with the dense form's Hessian to 2.6e-16 of the largest entry."""
     cases = [StructuredModel(layer1_mask=m, query=q) for m in LAYER1_MASKS for q in ("uniform", "last")]
     assert [len(m.late_entries(4)) for m in cases] == [10, 10, 9, 9]
     copy = Clamp.make(patterns="copy")
