@@ -7,16 +7,15 @@ One population loss (MODEL.md), computed in one of two ways that give the same
   patterns and one ``(N×T)·(T×T)`` product, ``O(T³)``; the test oracle.
 - ``"structured"``: the paired code only. :func:`~induction_ode.structured.paired_forward`
   costs ``O(T)`` per pair, so ``O(T)`` in all for the last query; for the uniform query with
-  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_sums_mse` gives the
+  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_uniform_mse` gives the
   per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
   ``paired_forward``, ``O(T²)``).
 
 **The solver's Hessian** (:func:`split_hessian`, through
-:meth:`~induction_ode.model.Model.loss_hessian`): under MSE with no clamp, the structured
-form's loss from the sums (:func:`sums_loss`, either query; for the last query the gradient
-keeps the last pair's forward pass, cheaper for a gradient), with the entries the sums read
-only at the end (:func:`late_entries`) passed as a separate array, so that the ``O(T)`` sums
-carry 9 or 10 tangents instead of 19. Elsewhere JAX's forward-over-reverse in all 19.
+:meth:`~induction_ode.model.Model.loss_hessian`): for those sums, the entries they read only at
+the end (:func:`late_entries`) are passed as a separate array, so that the ``O(T)`` sums carry
+9 or 10 tangents instead of 19. Elsewhere (the last query too: its forward pass reads every
+entry in ``O(T)`` arrays) JAX's forward-over-reverse in all 19.
 
 ``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code from
 ``n_pad ≥`` :data:`AUTO_STRUCTURED_FROM` on, and ``"dense"`` below it and for the sinusoidal
@@ -33,7 +32,7 @@ import jax.numpy as jnp
 
 from .loss import Forward, closed_form_forward, pair_losses, query_weights
 from .options import check_option
-from .paired_mse import paired_sums_mse, paired_uniform_label_weights
+from .paired_mse import paired_uniform_label_weights, paired_uniform_mse
 from .structured import Entries, paired_forward
 from .subspace import N_PARAMS, param_index
 
@@ -93,22 +92,11 @@ def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
     return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
 
 
-def _sums_apply(form, positions, n_pad, pattern_clamp) -> bool:
-    """Whether the sums of :mod:`induction_ode.paired_mse` give the MSE (the structured form,
-    no pattern clamp)."""
-    return resolve_form(form, positions, n_pad) == "structured" and pattern_clamp is None
-
-
-def sums_loss(theta, n_pairs, n_pad: int, *, layer1_mask, query) -> jax.Array:
-    """The MSE population loss from the sums of :mod:`induction_ode.paired_mse` (paired code,
-    no clamp), ``O(T)``: the mean over every pair for ``query="uniform"``, pair ``N − 1``
-    alone for ``"last"``. ``θ`` as in :func:`~induction_ode.paired_mse.paired_sums_mse`."""
-    pairs = "last" if query == "last" else "all"
-    per = paired_sums_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict", pairs=pairs)
-    if pairs == "last":
-        return per[0]
-    weights = query_weights(n_pairs, n_pad, query, theta.dtype)
-    return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
+def _sums_only(form, positions, n_pad, query, pattern_clamp) -> bool:
+    """Whether the uniform query's sums (:mod:`induction_ode.paired_mse`) serve, in place of a
+    forward pass over every pair."""
+    structured = resolve_form(form, positions, n_pad) == "structured"
+    return structured and query == "uniform" and pattern_clamp is None
 
 
 def padded_label_weights(
@@ -116,7 +104,7 @@ def padded_label_weights(
 ) -> tuple[jax.Array, jax.Array]:
     """:func:`label_weights` at ``θ`` by the evaluator ``form``: the uniform query under the
     structured form (no clamp) in ``O(T)`` memory, from its sums; otherwise from the forward."""
-    if query == "uniform" and _sums_apply(form, positions, n_pad, pattern_clamp):
+    if _sums_only(form, positions, n_pad, query, pattern_clamp):
         return paired_uniform_label_weights(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
     options = dict(layer1_mask=layer1_mask, positions=positions, query=query, form=form)
     return label_weights(forward(theta, n_pairs, n_pad, pattern_clamp, **options), n_pad)
@@ -138,8 +126,10 @@ def padded_loss(
 ):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
     the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
-    if loss == "mse" and query == "uniform" and _sums_apply(form, positions, n_pad, pattern_clamp):
-        return sums_loss(theta, n_pairs, n_pad, layer1_mask=layer1_mask, query=query)
+    if loss == "mse" and _sums_only(form, positions, n_pad, query, pattern_clamp):
+        per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+        weights = query_weights(n_pairs, n_pad, query, theta.dtype)
+        return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
     network = dict(layer1_mask=layer1_mask, positions=positions)
     fwd = forward(theta, n_pairs, n_pad, pattern_clamp, query=query, form=form, **network)
     per = pair_losses(fwd, n_pairs, loss=loss, vocab_size=vocab_size)
@@ -150,17 +140,18 @@ LATE = tuple(param_index(f"beta{i}") for i in (1, 5, 6, 7, 8)) + tuple(
     param_index(f"gamma{i}") for i in range(1, 5)
 )
 """The indices of β1, β5–β8 and γ1–γ4: the entries
-:func:`~induction_ode.paired_mse.paired_sums_mse` reads only after its ``O(T)`` sums (β1 scores
+:func:`~induction_ode.paired_mse.paired_uniform_mse` reads only after its ``O(T)`` sums (β1 scores
 a pair's item alone, β5 and β7 the query key alone, β6 and β8 no key of the paired code; the
 readout is linear in γ)."""
 
 
-def late_entries(form, positions, n_pad: int, *, layer1_mask, loss, pattern_clamp) -> tuple[int, ...]:
-    """The entries of θ that :func:`sums_loss` reads only after its ``O(T)`` sums, for
+def late_entries(form, positions, n_pad: int, *, layer1_mask, query, loss, pattern_clamp) -> tuple[int, ...]:
+    """The entries of θ that :func:`padded_loss` reads only after its ``O(T)`` arrays, for
     :func:`split_hessian`: :data:`LATE`, and α2 under the strict mask (it then scores only the
-    diagonal, which that mask removes), where the sums give the loss (structured form, MSE, no
-    pattern clamp, either query); ``()`` elsewhere."""
-    if loss != "mse" or not _sums_apply(form, positions, n_pad, pattern_clamp):
+    diagonal, which that mask removes), where the loss is the uniform query's sums
+    (:func:`~induction_ode.paired_mse.paired_uniform_mse`: structured form, MSE, no pattern
+    clamp); ``()`` elsewhere."""
+    if loss != "mse" or not _sums_only(form, positions, n_pad, query, pattern_clamp):
         return ()
     alpha2 = (param_index("alpha2"),) if layer1_mask == "strict" else ()
     return tuple(sorted(alpha2 + LATE))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .clamp import Clamp, free_mask
-from .forms import late_entries, padded_label_weights, padded_loss, split_hessian, sums_loss
+from .forms import late_entries, padded_label_weights, padded_loss, split_hessian
 from .loss import check_theta, check_vocab_size, closed_form_forward, pattern_strength
 from .positions import check_positions, check_query, width
 from .subspace import N_PARAMS, PARAM_NAMES, embed, param_norms
@@ -210,21 +210,16 @@ class Model:
         its own (``reads``)."""
         if self.clamp is not None or self.reads is not None:
             return ()
-        options = dict(layer1_mask=self.layer1_mask, loss=self.loss, pattern_clamp=None)
+        options = dict(layer1_mask=self.layer1_mask, query=self.query, loss=self.loss, pattern_clamp=None)
         return late_entries(self.form, self.positions, n_pad, **options)
 
     def loss_hessian(self, t, theta, n_pairs, n_pad) -> jax.Array:
-        """``∇²L`` of :meth:`loss_at` at ``θ`` ``(19,)``, ``(19, 19)``. Where
-        :meth:`late_entries` names any, the Hessian of the same loss computed from the sums
-        (:func:`~induction_ode.forms.sums_loss`; the last query's gradient takes the last pair's
-        forward pass, cheaper for a gradient) with those entries held apart
-        (:func:`~induction_ode.forms.split_hessian`); JAX's forward-over-reverse in all 19
-        otherwise."""
+        """``∇²L`` of :meth:`loss_at` at ``θ`` ``(19,)``, ``(19, 19)``: the entries
+        :meth:`late_entries` names held apart (:func:`~induction_ode.forms.split_hessian`), JAX's
+        forward-over-reverse in all 19 where it names none."""
+        loss = lambda th: self.loss_at(t, th, n_pairs, n_pad)  # noqa: E731
         late = self.late_entries(n_pad)
-        if not late:
-            return jax.jacfwd(jax.grad(self.loss_at, argnums=1), argnums=1)(t, theta, n_pairs, n_pad)
-        sums = lambda th: sums_loss(th, n_pairs, n_pad, layer1_mask=self.layer1_mask, query=self.query)  # noqa: E731
-        return split_hessian(sums, theta, late)
+        return split_hessian(loss, theta, late) if late else jax.jacfwd(jax.grad(loss))(theta)
 
     def rhs(self, t, theta, n_pairs, n_pad, free=None):
         """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``.

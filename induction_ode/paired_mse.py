@@ -1,8 +1,4 @@
-"""The paired code's MSE from sums over keys, all 19 pseudo-parameters, ``O(T)`` in all.
-
-The uniform query's every pair, or the last pair alone (the last query: the solver's Hessian,
-:func:`~induction_ode.forms.split_hessian`, since the readout and the query key's score enter
-after the sums; its sums before the pair are totals, and no key follows it).
+"""The paired code's MSE under the uniform query, all 19 pseudo-parameters, ``O(T)`` in all.
 
 :func:`~induction_ode.structured.paired_forward` costs ``O(T)`` per pair, so ``O(T²)`` for
 the uniform query. Under MSE the loss of pair ``k`` needs only the Gram matrix of the four
@@ -133,20 +129,14 @@ class _Keys(NamedTuple):
     query: jax.Array
 
 
-def _pairs(n_pad: int, pairs: str) -> jax.Array:
-    """The padded pair indices ``pairs`` names: every pair, or ``[n_pad − 1]``."""
-    return jnp.arange(n_pad) if pairs == "all" else jnp.array([n_pad - 1])
-
-
-def _keys(theta, n_pairs, n_pad: int, strict: bool, pairs: str = "all") -> _Keys:
-    """:class:`_Keys`, with the item and label scores of the pairs ``pairs`` names."""
+def _keys(theta, n_pairs, n_pad: int, strict: bool) -> _Keys:
     q = 2 * n_pad
     s = jnp.arange(q)
     valid = s >= 2 * (n_pad - jnp.asarray(n_pairs))
     logs = log_rows(theta, n_pairs, n_pad, strict=strict)
     rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
     qr = query_row(theta, n_pairs, strict=strict)
-    p = _pairs(n_pad, pairs)
+    p = jnp.arange(n_pad)
     at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * p, 2 * p + 1))
     return _Keys(
         rows,
@@ -176,39 +166,26 @@ def paired_uniform_label_weights(theta, n_pairs, n_pad: int, *, strict: bool):
     return jnp.exp(keys.label - log_z), jnp.exp(runner_up - log_z)
 
 
-def _pair_sums(keys: _Keys, pairs: str) -> tuple[jax.Array, jax.Array]:
-    """The sums over the keys before and after each pair ``pairs`` names, in log space:
-    ``(4, P)`` over ``s < 2k`` and ``(7, P)`` over ``s > 2k + 1`` (:func:`_key_arrays`). The
-    last pair has no key after it, and its sums before it are totals, not running sums."""
-    prefix, suffix = _key_arrays(keys)
-    q = prefix.shape[1]
-    if pairs == "all":
-        return _before(prefix)[:, 0:q:2], _from(suffix)[:, 2 : q + 1 : 2]
-    before = jnp.concatenate([jnp.full((prefix.shape[0], 1), LOW, prefix.dtype), prefix[:, : q - 2]], axis=1)
-    top = jax.lax.stop_gradient(jnp.max(before, axis=1, keepdims=True))
-    total = top + jnp.log(jnp.sum(jnp.exp(before - top), axis=1, keepdims=True))
-    return total, jnp.full((suffix.shape[0], 1), LOW, prefix.dtype)
-
-
-def paired_sums_mse(theta, n_pairs, n_pad: int, *, strict: bool, pairs: str = "all") -> jax.Array:
-    """Per-pair MSE ``ℓ_k`` under the paired code, ``(P,)`` (padded pairs: finite values to be
-    masked), from sums over the keys: ``O(T)`` work and memory for all pairs together. No
-    clamps. ``θ`` is read entry by entry (a ``(19,)`` array or an
-    :class:`~induction_ode.structured.Entries`): γ1–γ4, β1, β5–β8 (and α2 under the strict
-    mask) enter only after the ``O(T)`` sums.
+def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
+    """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
+    to be masked), in ``O(T)`` work and memory for all pairs together. No clamps. ``θ`` is read
+    entry by entry (a ``(19,)`` array or an :class:`~induction_ode.structured.Entries`):
+    γ1–γ4, β1, β5–β8 (and α2 under the strict mask) enter only after the ``O(T)`` sums
+    (:func:`~induction_ode.forms.split_hessian`).
 
     Args:
         theta: ``(19,)``; n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``; n_pad: static.
         strict: the strict layer-1 mask (else inclusive).
-        pairs: ``"all"``, every padded pair (``P = n_pad``, the uniform query), or ``"last"``,
-            pair ``N − 1`` alone (``P = 1``, the last query).
     """
     dtype = theta.dtype
+    q = 2 * n_pad
     n = jnp.asarray(n_pairs)
-    keys = _keys(theta, n_pairs, n_pad, strict, pairs)
+    keys = _keys(theta, n_pairs, n_pad, strict)
     qr, x0, x1, xq = keys.query_row, keys.item, keys.label, keys.query
-    pre, post = _pair_sums(keys, pairs)
-    p = _pairs(n_pad, pairs)
+    prefix, suffix = _key_arrays(keys)
+    pre = _before(prefix)[:, 0:q:2]  # over s < 2k
+    post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
+    p = jnp.arange(n_pad)
     at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
     log_z = lse(pre[0], x0, x1, post[0], xq)
     w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)

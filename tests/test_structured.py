@@ -15,7 +15,7 @@ from conftest import random_theta
 from induction_ode import LAYER1_MASKS, Clamp, DenseModel, StructuredModel, emergence_time
 from induction_ode.forms import AUTO_STRUCTURED_FROM, forward, label_weights, padded_loss, resolve_form
 from induction_ode.loss import pair_losses
-from induction_ode.paired_mse import paired_sums_mse, paired_uniform_label_weights
+from induction_ode.paired_mse import paired_uniform_label_weights, paired_uniform_mse
 from induction_ode.structured import paired_forward
 
 N_PAD = 16
@@ -45,7 +45,7 @@ def test_uniform_mse_in_linear_time_equals_the_forward(mask, rng):
         return pair_losses(paired_forward(theta, n, N_PAD, layer1_mask=mask), n)
 
     def by_sums(theta, n):
-        return paired_sums_mse(theta, n, N_PAD, strict=strict)
+        return paired_uniform_mse(theta, n, N_PAD, strict=strict)
 
     def mean(per_pair):
         return lambda theta, n: jnp.sum(jnp.where(jnp.arange(N_PAD) >= N_PAD - n, per_pair(theta, n), 0.0))
@@ -114,19 +114,20 @@ def test_structured_loss_and_gradient_under_cross_entropy(mask, query, rng):
 @pytest.mark.slow
 def test_split_hessian_equals_jax_hessian(rng):
     """The solver's Hessian of the structured MSE (the sums, the late entries held apart:
-    forms.split_hessian) against jax.hessian of the loss the solver descends (the last query's:
-    the last pair's forward pass), both masks and queries, N = 1, 2, 3 padded to 4 and 4,
-    |θ| ~ 1 and 50, to 1e-10 of the largest entry. Cross-entropy, clamps and the dense form
-    have no late entries: JAX's forward-over-reverse, unchanged.
+    forms.split_hessian) against jax.hessian of the loss the solver descends, both masks and
+    queries (the last query has no late entries: JAX's forward-over-reverse, as cross-entropy,
+    clamps and the dense form), N = 1, 2, 3 padded to 4 and 4, |θ| ~ 1 and 50, to 1e-10 of the
+    largest entry.
 
     Slow: its one program (eight Hessians) took 265 s to compile at n_pad = 16 and 587 s at
     n_pad = 4 on 2 cores under load 5–6 (other runs). The default suite reaches the split
     through test_ode's test_bdf_jacobian_is_the_hessian_to_float32_accuracy (strict, uniform,
     float32 against the dense form). By hand against the dense form's jax.hessian (both masks,
-    |θ| ~ 1): N = 1, 3, 7 padded to 1, 4, 16 (uniform) and N = 1 (last), ≤ 2.6e-16 of the
-    largest entry; this test passed (n_pad = 4) before it was marked slow."""
+    |θ| ~ 1, uniform query): N = 1, 3, 7 padded to 1, 4, 16, ≤ 2.6e-16 of the largest entry;
+    this test passed (n_pad = 4, with the last query's sums then tried) before it was marked
+    slow."""
     cases = [StructuredModel(layer1_mask=m, query=q) for m in LAYER1_MASKS for q in ("uniform", "last")]
-    assert [len(m.late_entries(4)) for m in cases] == [10, 10, 9, 9]
+    assert [len(m.late_entries(4)) for m in cases] == [10, 0, 9, 0]
     copy = Clamp.make(patterns="copy")
     for other in (StructuredModel(loss="ce"), DenseModel(), StructuredModel(clamp=copy)):
         assert other.late_entries(N_PAD) == ()
