@@ -3,10 +3,11 @@
 The BDF solver's Jacobian is ``−diag(m) ∇²L``. The old Hessian is JAX's forward-over-reverse
 with 19 tangents through the loss the solver descends (the sums of
 :mod:`induction_ode.paired_mse` for the uniform query, the last pair's forward pass for the
-last query). The new one is :meth:`induction_ode.Model.loss_hessian`: the sums for either
-query, with the entries they read only at the end (γ1–γ4, β1, β5–β8, and α2 under the strict
-mask) held apart (:func:`induction_ode.forms.split_hessian`): forward-over-reverse with a
-tangent for each of the other 9 entries, the late block's Hessian, and the rest by symmetry.
+last query). The new one is :meth:`induction_ode.Model.loss_hessian`: for the uniform query,
+the entries the sums read only at the end (γ1–γ4, β1, β5–β8, and α2 under the strict mask)
+held apart (:func:`induction_ode.forms.split_hessian`): forward-over-reverse with a tangent for
+each of the other 9 entries, the late block's Hessian, and the rest by symmetry; for the last
+query the old one.
 
 Each is jitted and timed (median of ``--repeats``, compilation apart) in one process, one
 length at a time, so that the ratios share the machine's load: the gradient (float64, the
