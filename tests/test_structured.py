@@ -119,13 +119,12 @@ def test_split_hessian_equals_jax_hessian(rng):
     clamps and the dense form), N = 1, 2, 3 padded to 4 and 4, |θ| ~ 1 and 50, to 1e-10 of the
     largest entry.
 
-    Slow: its one program (eight Hessians) took 265 s to compile at n_pad = 16 and 587 s at
-    n_pad = 4 on 2 cores under load 5–6 (other runs). The default suite reaches the split
-    through test_ode's test_bdf_jacobian_is_the_hessian_to_float32_accuracy (strict, uniform,
-    float32 against the dense form). By hand against the dense form's jax.hessian (both masks,
-    |θ| ~ 1, uniform query): N = 1, 3, 7 padded to 1, 4, 16, ≤ 2.6e-16 of the largest entry;
-    this test passed (n_pad = 4, with the last query's sums then tried) before it was marked
-    slow."""
+    Slow: its one program (eight Hessians) took 265 s at n_pad = 16 and 271–587 s at
+    n_pad = 4 on 2 cores under load 4–6 (other runs), nearly all compilation. The default
+    suite reaches the split through test_ode's
+    test_bdf_jacobian_is_the_hessian_to_float32_accuracy (strict, uniform, float32 against the
+    dense form). By hand against the dense form's jax.hessian (both masks,
+    |θ| ~ 1, uniform query): N = 1, 3, 7 padded to 1, 4, 16, ≤ 2.6e-16 of the largest entry."""
     cases = [StructuredModel(layer1_mask=m, query=q) for m in LAYER1_MASKS for q in ("uniform", "last")]
     assert [len(m.late_entries(4)) for m in cases] == [10, 0, 9, 0]
     copy = Clamp.make(patterns="copy")
