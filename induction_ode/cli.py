@@ -623,6 +623,9 @@ def plot(
     """Redraw the figures of a JSON record, next to it."""
 
     def body():
+        if record.is_dir():
+            example = record / "results.json"
+            raise UsageError(f"{record} is a directory; give the record file in it, e.g. {example}")
         if not record.is_file():
             raise UsageError(f"no such file: {record}")
         from .records import read_record

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from dataclasses import dataclass
 
 
@@ -43,6 +44,10 @@ COUNT = Range(1, integer=True)
 INDEX = Range(0, integer=True)
 POSITIVE = Range(0, low_open=True)
 TOLERANCE = Range(0, 1, low_open=True, high_open=True)
+RTOL_MIN = 100 * sys.float_info.epsilon
+"""The smallest relative tolerance, ``100 ε`` of float64 (2.2e-14): below it no step control can
+meet the tolerance in float64 and the solve only spends its step budget (SciPy's ``solve_ivp``
+raises a smaller ``rtol`` to this value)."""
 FRACTION = Range(0, 1)
 
 RULES: dict[str, Range] = {
@@ -52,7 +57,7 @@ RULES: dict[str, Range] = {
     "n_max": COUNT,
     "num": Range(1, 1000, integer=True),
     "fit_last": Range(2, integer=True),
-    "rtol": TOLERANCE,
+    "rtol": Range(RTOL_MIN, 1, high_open=True),
     "atol": TOLERANCE,
     "t_max": POSITIVE,
     "t_on": Range(0),

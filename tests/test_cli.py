@@ -217,6 +217,7 @@ def test_plot_refuses_a_record_of_no_known_kind(content, tmp_path):
         (["simulate", "--n-pairs", "0"], "--n-pairs"),
         (["crosscheck", "--n-pairs", "3", "--d", "4"], "--d"),
         (["plot", "nowhere.json"], "no such file"),
+        (["plot", "."], "is a directory"),
         (["sweep", "--n-pairs", "2", "--free", "alpha3,zeta1"], "zeta1"),
         (["sweep", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
         (["sweep", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),
