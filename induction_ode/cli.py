@@ -399,10 +399,11 @@ def simulate(
     out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
     animate: bool = typer.Option(False, help="Also write attention.gif: the attention through training."),
+    frames: int = typer.Option(None, help="Frames of attention.gif, evenly spaced in time (default 40)."),
 ):
     """One trajectory: trajectory.json, loss.png, parameters.png, attention.png (and attention.gif)."""
     network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
-    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate))
+    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate, frames))
 
 
 def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
@@ -416,8 +417,8 @@ def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
     return checked
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate):
-    check_values(flag=True, rtol=rtol, t_max=t_max)
+def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate, frames):
+    check_values(flag=True, rtol=rtol, t_max=t_max, frames=frames)
     model = _one_length(n_pairs, device, metric=metric, loss=loss, **network)
     out = out_dir(out)
     import jax
@@ -426,7 +427,7 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate)
 
     from . import attention_patterns, emergence_time
     from . import simulate as run_simulate
-    from .plots import attention_animation, ode_figures
+    from .plots import ANIMATION_FRAMES, attention_animation, ode_figures
     from .records import emergence_record, environment, write_json
 
     console = Console(stderr=True)
@@ -464,7 +465,8 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate)
     write_json(out / "trajectory.json", record)
     paths = ode_figures(record, out)
     if animate:
-        paths.append(attention_animation(record, patterns, k, out / "attention.gif"))
+        gif = out / "attention.gif"
+        paths.append(attention_animation(record, patterns, k, gif, frames or ANIMATION_FRAMES))
     _print_emergence([emergence_record(e, located)])
     console.print(f"wrote {out / 'trajectory.json'}, " + ", ".join(p.name for p in paths))
 

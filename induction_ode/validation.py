@@ -68,6 +68,7 @@ RULES: dict[str, Range] = {
     "peer_timeout": COUNT,
     "chunks": COUNT,
     "n_points": Range(2, integer=True),
+    "frames": Range(2, integer=True),
     "d": Range(2, integer=True),
     "batch": COUNT,
     "eval_batch": COUNT,
