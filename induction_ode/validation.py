@@ -82,6 +82,7 @@ RULES: dict[str, Range] = {
     "budget": POSITIVE,
     "records": COUNT,
     "standard_batch": COUNT,
+    "standard_budget": COUNT,
     # the n-gram model (ngram; induction_ode.ngram): its steps may be 0 (full model only)
     "ngram.steps": INDEX,
     "vocab_size": Range(2, integer=True),

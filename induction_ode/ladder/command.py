@@ -17,10 +17,11 @@ from ..tables import number, print_table
 from ..validation import check, check_values
 from .rungs import QUICK, RUNGS, select_rungs
 
-QUICK_SETTINGS = dict(n_pairs="2,3", seeds=2, rungs=",".join(QUICK), batch=1024, budget=2.5, records=20)
+QUICK_SETTINGS = dict(n_pairs="2,3", seeds=2, rungs=",".join(QUICK), lr=1.0, batch=1024, budget=2.5)
+QUICK_SETTINGS["records"] = 20
 """What ``--quick`` sets (each option given beside it wins): N = 2, 3, two seeds, R0 and R1."""
 ALL = ",".join(r.name for r in RUNGS)
-DEFAULTS = dict(n_pairs="2,4,8", seeds=5, rungs=ALL, batch=256, budget=3.0, records=40)
+DEFAULTS = dict(n_pairs="2,4,8", seeds=5, rungs=ALL, lr=4.0, batch=128, budget=3.0, records=40)
 
 
 def ladder(
@@ -28,9 +29,14 @@ def ladder(
     seeds: int = typer.Option(None, help="Seeds K per rung and N (trained together, vmapped). [5]"),
     rungs: str = typer.Option(None, help=f"Comma-separated rungs, of {ALL}. (default: all)"),
     width: int = typer.Option(None, help="Token width d of the network rungs and of R0's metric. [2 max N]"),
-    lr: float = typer.Option(1.0, help="Plain GD's rate (R1–R3), the same at every N; time = step × lr."),
-    batch: int = typer.Option(None, help="Fresh sequences per step, network rungs. [256; 1024 with --quick]"),
+    lr: float = typer.Option(
+        None, help="Plain GD's rate (R1–R3), the same at all N; t = step × lr. [4; 1 --quick]"
+    ),
+    batch: int = typer.Option(None, help="Fresh sequences per step, network rungs. [128; 1024 with --quick]"),
     standard_batch: int = typer.Option(32, "--standard-batch", help="Sequences per step, standard rungs."),
+    standard_budget: int = typer.Option(
+        300, "--standard-budget", help="Most steps of a standard rung per token of T."
+    ),
     budget: float = typer.Option(None, help="Most steps per N: BUDGET × t*_R0(N) / lr. [3; 2.5 --quick]"),
     records: int = typer.Option(None, help="Evaluations per t*_R0(N) / lr steps. [40; 20 with --quick]"),
     quick: bool = typer.Option(False, "--quick", help="N = 2,3, K = 2, rungs R0,R1 (minutes)."),
@@ -38,10 +44,11 @@ def ladder(
     device: str = typer.Option("auto", help="auto or cpu."),
 ):
     """From the ODE to a standard transformer: emergence step against T, and the order, per rung."""
-    given = dict(n_pairs=n_pairs, seeds=seeds, rungs=rungs, batch=batch, budget=budget, records=records)
+    given = dict(n_pairs=n_pairs, seeds=seeds, rungs=rungs, lr=lr, batch=batch, budget=budget)
+    given["records"] = records
     base = QUICK_SETTINGS if quick else DEFAULTS
     options = {k: (base[k] if v is None else v) for k, v in given.items()}
-    options.update(width=width, lr=lr, standard_batch=standard_batch)
+    options.update(width=width, standard_batch=standard_batch, standard_budget=standard_budget)
     run_command(lambda: _ladder(options, out, device))
 
 
@@ -60,7 +67,7 @@ def _lengths(text: str) -> list[int]:
 
 def _settings(o: dict) -> dict:
     """The library's arguments from the options, every value checked (one-line errors)."""
-    numbers = ("seeds", "lr", "batch", "standard_batch", "budget", "records")
+    numbers = ("seeds", "lr", "batch", "standard_batch", "standard_budget", "budget", "records")
     check_values(flag=True, d=o["width"], **{k: o[k] for k in numbers})
     lengths = _lengths(o["n_pairs"])
     if o["width"] is not None and o["width"] < 2 * max(lengths):
@@ -98,7 +105,8 @@ def _ladder(options: dict, out: Path, device: str) -> None:
         work = lambda: run_ladder(  # noqa: E731
             settings["n_pairs"], settings["seeds"], settings["rungs"], width=settings["width"],
             lr=settings["lr"], batch=settings["batch"], standard_batch=settings["standard_batch"],
-            budget=settings["budget"], records=settings["records"], on_rung=on_rung,
+            standard_budget=settings["standard_budget"], budget=settings["budget"],
+            records=settings["records"], on_rung=on_rung,
         )  # fmt: skip
         record = interruptible(work, threading.Lock())
     record = dict(record, environment=environment(), wall_time=time.perf_counter() - start)

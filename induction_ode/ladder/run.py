@@ -13,10 +13,12 @@ projection of the weights onto the 19-dimensional subspace (its α3, β2, γ3), 
 R5, R6: Musat et al.'s α̃3, β̃2, γ̃3 of the best head pair
 (:func:`induction_ode.standard.progress.seed_progress`), at the same fraction ½.
 
-*Budget.* Every trained rung runs at most ``budget × t*_R0(N) / lr`` steps at length ``N``
-(``lr``: the ladder's SGD rate, so the same number of steps for every rung at one ``N``),
-recorded ``records`` times per ``t*_R0(N) / lr`` steps, and stops as soon as every seed has
-passed twice its emergence step (the reference of the order).
+*Budget.* Every network rung runs at most ``budget × t*_R0(N) / lr`` steps at length ``N``
+(``lr``: the ladder's SGD rate, so the same number of steps for every network rung at one
+``N``), recorded ``records`` times per ``t*_R0(N) / lr`` steps; every standard rung at most
+``standard_budget × T`` steps (its time is not the ODE's), evaluated 100 times over them. Every
+rung stops as soon as every seed has passed twice its emergence step (the reference of the
+order).
 """
 
 from __future__ import annotations
@@ -137,10 +139,9 @@ def _standard_point(rung: Rung, n: int, ctx: dict, on_chunk) -> dict:
     from ..standard.task import Task
     from ..standard.training import TrainConfig, train_seeds
 
-    cfg = TrainConfig(
-        ctx["max_steps"][n], rung.lr, ctx["standard_batch"], rung.optimizer, 0, ctx["record_every"][n],
-        loss=rung.loss,
-    )  # fmt: skip
+    most = ctx["standard_budget"] * (2 * n + 1)
+    every = max(1, most // 100)
+    cfg = TrainConfig(most, rung.lr, ctx["standard_batch"], rung.optimizer, 0, every, loss=rung.loss)
     model = ModelConfig(heads=rung.heads, positions=rung.positions)
     start = time.perf_counter()
     runs = train_seeds(Task(n_pairs=n), model, cfg, seeds=ctx["seeds"], on_chunk=on_chunk, until=passed_twice)
@@ -154,7 +155,7 @@ def _standard_point(rung: Rung, n: int, ctx: dict, on_chunk) -> dict:
         half_steps=[p["steps"][PROGRESS_FRACTION] for p in progress],
         orders=[p["order"][PROGRESS_FRACTION] for p in progress],
         lr=rung.lr,
-        max_steps=ctx["max_steps"][n],
+        max_steps=cfg.n_evals * cfg.eval_every,
         ran_steps=float(runs[0].steps[-1]),
         loss0=float(np.mean([r.loss[0] for r in runs])),
         wall_time=time.perf_counter() - start,
@@ -190,9 +191,10 @@ def ladder(
     rungs: Sequence[Rung] = RUNGS,
     *,
     width: int | None = None,
-    lr: float = 1.0,
-    batch: int = 256,
+    lr: float = 4.0,
+    batch: int = 128,
     standard_batch: int = 32,
+    standard_budget: int = 300,
     eval_batch: int = 1024,
     budget: float = 3.0,
     records: int = 40,
@@ -210,7 +212,7 @@ def ladder(
         lr: the SGD rate of R1–R3, the same at every ``N``.
         batch, standard_batch: fresh sequences per step (network rungs; standard rungs).
         eval_batch: the network rungs' held-out batch (the standard's is 512).
-        budget, records: see the module docstring.
+        budget, records, standard_budget: see the module docstring.
         on_rung: ``on_rung(rung name, N, most steps)`` before each trained point; may return an
             ``on_chunk(step)`` callback (progress bars).
 
@@ -222,7 +224,8 @@ def ladder(
     """
     n_pairs = sorted({int(n) for n in n_pairs})
     check_values(seeds=seeds, lr=lr, batch=batch, eval_batch=eval_batch, seed=first_seed)
-    check_values(records=records, budget=budget, **{"d": width} if width is not None else {})
+    check_values(records=records, budget=budget, standard_budget=standard_budget)
+    check_values(d=width)
     for n in n_pairs:
         check_values(n_pairs=n)
     width = 2 * max(n_pairs) if width is None else width
@@ -241,6 +244,7 @@ def ladder(
         seeds=tuple(range(first_seed, first_seed + seeds)),
         batch=batch,
         standard_batch=standard_batch,
+        standard_budget=standard_budget,
         eval_batch=eval_batch,
         max_steps=most,
         record_every=chunk,
@@ -251,7 +255,8 @@ def ladder(
     comparisons = [compare(summaries[n], summaries[b]) for n, b in pairs]
     config = dict(n_pairs=n_pairs, seeds=list(ctx["seeds"]), rungs=[r.name for r in rungs], width=width,
                   lr=lr, batch=batch, standard_batch=standard_batch, eval_batch=eval_batch, budget=budget,
-                  records=records, max_steps=most, record_every=chunk)  # fmt: skip
+                  records=records, standard_budget=standard_budget, max_steps=most,
+                  record_every=chunk, tokens=TOKENS)  # fmt: skip
     return dict(
         kind="ladder",
         config=config,
