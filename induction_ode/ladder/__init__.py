@@ -13,11 +13,14 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "Rung": "rungs",
     "RUNGS": "rungs",
+    "BEFORE": "rungs",
     "QUICK": "rungs",
     "select_rungs": "rungs",
     "ladder": "run",
-    "summarise_rung": "summary",
+    "passed_twice": "run",
     "exponent": "summary",
+    "summarise_rung": "summary",
+    "compare": "summary",
 }
 
 __all__ = sorted(_EXPORTS)
