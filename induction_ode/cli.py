@@ -24,6 +24,7 @@ from .commands import (
     same_config,
     select_device,
 )
+from .ladder.command import ladder
 from .memory import check_fits, crosscheck_bytes
 from .ngram.command import ngram
 from .standard.command import standard
@@ -619,7 +620,9 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device):
 @app.command()
 def plot(
     record: Path = typer.Argument(
-        ..., help="A results.json, trajectory.json, crosscheck.json, clamp.json, standard.json or ngram.json."
+        ...,
+        help="A results.json, trajectory.json, crosscheck.json, clamp.json, standard.json, ngram.json "
+        "or ladder.json.",
     ),
 ):
     """Redraw the figures of a JSON record, next to it."""
@@ -644,7 +647,7 @@ def plot(
     run_command(body)
 
 
-RECORD_KINDS = ("sweep", "simulate", "crosscheck", "clamp", "standard", "ngram")
+RECORD_KINDS = ("sweep", "simulate", "crosscheck", "clamp", "standard", "ngram", "ladder")
 
 
 def _figures(record: dict, out: Path) -> list[Path]:
@@ -654,6 +657,8 @@ def _figures(record: dict, out: Path) -> list[Path]:
         from .standard.plots import standard_figures as draw
     elif kind == "ngram":
         from .ngram.plots import ngram_figures as draw
+    elif kind == "ladder":
+        from .ladder.plots import ladder_figures as draw
     else:
         from .plots import ode_figures as draw
     return draw(record, out)
@@ -662,3 +667,4 @@ def _figures(record: dict, out: Path) -> list[Path]:
 # The other model families' commands (their bodies import JAX lazily).
 app.command(name="standard")(standard)
 app.command(name="ngram")(ngram)
+app.command(name="ladder")(ladder)

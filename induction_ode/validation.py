@@ -84,6 +84,11 @@ RULES: dict[str, Range] = {
     "eval_every": COUNT,
     "clamp_from": INDEX,
     "match_strength": FRACTION,
+    # the ladder (ladder; induction_ode.ladder)
+    "budget": POSITIVE,
+    "records": COUNT,
+    "standard_batch": COUNT,
+    "standard_budget": COUNT,
     # the n-gram model (ngram; induction_ode.ngram): its steps may be 0 (full model only)
     "ngram.steps": INDEX,
     "vocab_size": Range(2, integer=True),
