@@ -89,6 +89,7 @@ RULES: dict[str, Range] = {
     "records": COUNT,
     "standard_batch": COUNT,
     "standard_budget": COUNT,
+    "width": Range(2, integer=True),
     # the n-gram model (ngram; induction_ode.ngram): its steps may be 0 (full model only)
     "ngram.steps": INDEX,
     "vocab_size": Range(2, integer=True),

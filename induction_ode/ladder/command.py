@@ -67,8 +67,8 @@ def _lengths(text: str) -> list[int]:
 
 def _settings(o: dict) -> dict:
     """The library's arguments from the options, every value checked (one-line errors)."""
-    numbers = ("seeds", "lr", "batch", "standard_batch", "standard_budget", "budget", "records")
-    check_values(flag=True, d=o["width"], **{k: o[k] for k in numbers})
+    numbers = ("seeds", "lr", "batch", "standard_batch", "standard_budget", "budget", "records", "width")
+    check_values(flag=True, **{k: o[k] for k in numbers})
     lengths = _lengths(o["n_pairs"])
     if o["width"] is not None and o["width"] < 2 * max(lengths):
         raise UsageError(f"--width must be >= 2 max N = {2 * max(lengths)}, got {o['width']}")
