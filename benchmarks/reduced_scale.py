@@ -17,7 +17,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from common import save
 from jax.sharding import Mesh
@@ -31,6 +30,7 @@ from induction_ode.ode import (
     to_emergence,
 )
 from induction_ode.reduced import program_model
+from induction_ode.sweeps import call_inputs
 
 
 def run(static: Model, model: Model, n: int) -> dict:
@@ -41,14 +41,7 @@ def run(static: Model, model: Model, n: int) -> dict:
     program = compiled_emergence(static, solver, n, default_max_steps(n, solver), mesh, 1, "float64")
     compile_s = time.perf_counter() - start
     t_max = default_t_max(n)
-    inputs = (
-        jnp.zeros((1, 19)),
-        jnp.asarray([n], jnp.int32),
-        model.free_vector()[None],
-        jnp.asarray([t_max]),
-        jnp.asarray(1e-8),
-        jnp.asarray(1e-10),
-    )
+    inputs = call_inputs(np.zeros(19), [n], model.free_vector(), None, [t_max], 1e-8, 1e-10)
     start = time.perf_counter()
     arrays = jax.block_until_ready(program(*inputs))
     run_s = time.perf_counter() - start

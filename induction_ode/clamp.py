@@ -8,16 +8,20 @@ Two kinds, combinable in one :class:`Clamp`:
 
 A clamp acts from time ``t_on`` (default 0) to the end of the integration. Before ``t_on``
 the system is the unclamped one.
+
+Compiled programs take a clamp as data (:class:`ClampData`), so that the clamps of one
+:func:`layout` share one program: the layout, not the clamp, is part of a program's key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from .loss import check_patterns
+from .loss import PATTERN_CLAMPS, check_patterns
 from .subspace import N_PARAMS, PARAM_NAMES, param_index
 from .validation import check
 
@@ -84,11 +88,53 @@ class Clamp:
             vec[param_index(name)] = value
         return vec
 
+    def data(self, dtype, strengths: bool | None = None) -> ClampData:
+        """This clamp as arrays of ``dtype``. ``strengths``: whether to carry the pattern
+        strengths (default: where the clamp names a pattern; ``True`` gives zeros otherwise)."""
+        carry = bool(self.patterns) if strengths is None else strengths
+        return ClampData(
+            held=self.value_mask().astype(dtype),
+            values=self.value_vector().astype(dtype),
+            strengths=np.array([p in self.patterns for p in PATTERN_CLAMPS], dtype) if carry else None,
+            t_on=np.asarray(self.t_on, dtype),
+        )
+
     def label(self) -> str:
         """A short human-readable name, e.g. ``"match+copy"`` or ``"alpha3=0"``."""
         parts = list(self.patterns) + [f"{k}={v:g}" for k, v in self.values]
         text = "+".join(parts) or "none"
         return text if self.t_on == 0 or self.empty else f"{text} (t>={self.t_on:g})"
+
+
+class ClampData(NamedTuple):
+    """A clamp as arrays: the form in which compiled programs take it (a pytree of arrays).
+
+    Attributes:
+        held: ``(19,)`` 1 where a value clamp holds the pseudo-parameter, else 0.
+        values: ``(19,)`` the held values (0 elsewhere).
+        strengths: ``(3,)`` pattern strengths in ``PATTERN_CLAMPS`` order, or ``None``: no
+            pattern clamp (the closed form then skips the patterns).
+        t_on: ``()`` the time the clamp switches on.
+    """
+
+    held: np.ndarray
+    values: np.ndarray
+    strengths: np.ndarray | None
+    t_on: np.ndarray
+
+
+def layout(clamp: Clamp | None) -> str | None:
+    """What a program needs to know of a clamp: ``None`` (unclamped), ``"values"`` (values
+    only) or ``"patterns"`` (patterns, and maybe values)."""
+    if clamp is None or clamp.empty:
+        return None
+    return "patterns" if clamp.patterns else "values"
+
+
+def lane_data(clamp: Clamp | None, dtype) -> ClampData:
+    """The clamp of one lane of a compiled program: every field an array (zeros for
+    ``None``), whatever its layout; the program reads what its layout uses."""
+    return (clamp or Clamp()).data(dtype, strengths=True)
 
 
 def free_mask(free) -> np.ndarray:

@@ -24,6 +24,7 @@ from .commands import (
     same_config,
     select_device,
 )
+from .ladder.command import ladder
 from .memory import check_fits, crosscheck_bytes
 from .ngram.command import ngram
 from .standard.command import standard
@@ -399,10 +400,11 @@ def simulate(
     out: Path = typer.Option(Path("runs/simulate"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
     animate: bool = typer.Option(False, help="Also write attention.gif: the attention through training."),
+    frames: int = typer.Option(None, help="Frames of attention.gif, evenly spaced in time (default 40)."),
 ):
     """One trajectory: trajectory.json, loss.png, parameters.png, attention.png (and attention.gif)."""
     network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
-    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate))
+    run_command(lambda: _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate, frames))
 
 
 def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
@@ -416,8 +418,8 @@ def _one_length(n_pairs: int, device: str, solver: str = "auto", **model):
     return checked
 
 
-def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate):
-    check_values(flag=True, rtol=rtol, t_max=t_max)
+def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate, frames):
+    check_values(flag=True, rtol=rtol, t_max=t_max, frames=frames)
     model = _one_length(n_pairs, device, metric=metric, loss=loss, **network)
     out = out_dir(out)
     import jax
@@ -426,7 +428,7 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate)
 
     from . import attention_patterns, emergence_time
     from . import simulate as run_simulate
-    from .plots import attention_animation, ode_figures
+    from .plots import ANIMATION_FRAMES, attention_animation, ode_figures
     from .records import emergence_record, environment, write_json
 
     console = Console(stderr=True)
@@ -464,7 +466,8 @@ def _simulate(n_pairs, metric, loss, rtol, t_max, network, out, device, animate)
     write_json(out / "trajectory.json", record)
     paths = ode_figures(record, out)
     if animate:
-        paths.append(attention_animation(record, patterns, k, out / "attention.gif"))
+        gif = out / "attention.gif"
+        paths.append(attention_animation(record, patterns, k, gif, frames or ANIMATION_FRAMES))
     _print_emergence([emergence_record(e, located)])
     console.print(f"wrote {out / 'trajectory.json'}, " + ", ".join(p.name for p in paths))
 
@@ -617,12 +620,17 @@ def _clamp(n_pairs, clamps, t_on, metric, rtol, solver, network, out, device):
 @app.command()
 def plot(
     record: Path = typer.Argument(
-        ..., help="A results.json, trajectory.json, crosscheck.json, clamp.json, standard.json or ngram.json."
+        ...,
+        help="A results.json, trajectory.json, crosscheck.json, clamp.json, standard.json, ngram.json "
+        "or ladder.json.",
     ),
 ):
     """Redraw the figures of a JSON record, next to it."""
 
     def body():
+        if record.is_dir():
+            example = record / "results.json"
+            raise UsageError(f"{record} is a directory; give the record file in it, e.g. {example}")
         if not record.is_file():
             raise UsageError(f"no such file: {record}")
         from .records import read_record
@@ -639,7 +647,7 @@ def plot(
     run_command(body)
 
 
-RECORD_KINDS = ("sweep", "simulate", "crosscheck", "clamp", "standard", "ngram")
+RECORD_KINDS = ("sweep", "simulate", "crosscheck", "clamp", "standard", "ngram", "ladder")
 
 
 def _figures(record: dict, out: Path) -> list[Path]:
@@ -649,6 +657,8 @@ def _figures(record: dict, out: Path) -> list[Path]:
         from .standard.plots import standard_figures as draw
     elif kind == "ngram":
         from .ngram.plots import ngram_figures as draw
+    elif kind == "ladder":
+        from .ladder.plots import ladder_figures as draw
     else:
         from .plots import ode_figures as draw
     return draw(record, out)
@@ -657,3 +667,4 @@ def _figures(record: dict, out: Path) -> list[Path]:
 # The other model families' commands (their bodies import JAX lazily).
 app.command(name="standard")(standard)
 app.command(name="ngram")(ngram)
+app.command(name="ladder")(ladder)

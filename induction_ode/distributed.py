@@ -144,16 +144,16 @@ def schedule(costs: Sequence[float], size: int, positions: int) -> list[list[int
     return calls
 
 
-def global_batch(hosts: Sequence, shardings: Sequence) -> list:
-    """Global arrays of the host arrays ``hosts`` (the same on every process) laid out as
-    ``shardings`` (a compiled program's input shardings): each process fills only the shards
-    of its own devices."""
+def global_batch(hosts: Sequence, shardings: Sequence) -> tuple:
+    """Global arrays of the host arrays ``hosts`` (pytrees, the same on every process) laid out
+    as ``shardings`` (a compiled program's input shardings, of the same structure): each
+    process fills only the shards of its own devices."""
     import jax
 
-    return [
-        jax.make_array_from_callback(host.shape, sharding, lambda index, host=host: host[index])
-        for host, sharding in zip(hosts, shardings)
-    ]
+    def place(host, sharding):
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place, tuple(hosts), tuple(shardings))
 
 
 def gather(tree):

@@ -150,28 +150,37 @@ class Model:
         """``(19,)`` 1 for the free pseudo-parameters, 0 for the frozen ones."""
         return jnp.asarray(np.ones(N_PARAMS) if self.free is None else free_mask(self.free), dtype)
 
-    def moving(self, t, dtype, free=None) -> jax.Array:
+    def clamp_data(self, dtype, clamp=None):
+        """The clamp as arrays (:class:`~induction_ode.clamp.ClampData`): ``clamp`` where given
+        (compiled programs take it as data), else this model's; ``None``: unclamped."""
+        if clamp is not None or self.clamp is None:
+            return clamp
+        return self.clamp.data(dtype)
+
+    def moving(self, t, dtype, free=None, clamp=None) -> jax.Array:
         """``(19,)`` 1 where θ moves at time ``t`` (free and not held by a value clamp), else 0.
 
-        ``free``: a ``(19,)`` 0/1 array that replaces :meth:`free_vector` (compiled programs
-        take it as data, so that models that differ only in ``free`` share one program).
+        ``free``: a ``(19,)`` 0/1 array that replaces :meth:`free_vector`; ``clamp``: a
+        :class:`~induction_ode.clamp.ClampData` that replaces the model's clamp (compiled
+        programs take both as data, so that models that differ only in them share a program).
         """
         moving = self.free_vector(dtype) if free is None else jnp.asarray(free, dtype)
-        if self.clamp is not None:
-            on = jnp.asarray(t >= self.clamp.t_on, dtype)
-            moving = moving * (1 - on * jnp.asarray(self.clamp.value_mask(), dtype))
+        c = self.clamp_data(dtype, clamp)
+        if c is not None:
+            on = jnp.asarray(t >= c.t_on, dtype)
+            moving = moving * (1 - on * jnp.asarray(c.held, dtype))
         return moving
 
-    def effective(self, t, theta):
-        """Clamped θ and pattern strengths at time ``t``: ``(theta_eff, strengths | None)``."""
-        c = self.clamp
+    def effective(self, t, theta, clamp=None):
+        """Clamped θ and pattern strengths at time ``t``: ``(theta_eff, strengths | None)``;
+        ``clamp`` as in :meth:`moving`."""
+        c = self.clamp_data(theta.dtype, clamp)
         if c is None:
             return theta, None
         on = jnp.asarray(t >= c.t_on, theta.dtype)
-        held = jnp.asarray(c.value_mask(), theta.dtype) * on
-        theta = (1 - held) * theta + held * jnp.asarray(c.value_vector(), theta.dtype)
-        strength = pattern_strength(c.patterns, theta.dtype)
-        return theta, None if strength is None else strength * on
+        held = jnp.asarray(c.held, theta.dtype) * on
+        theta = (1 - held) * theta + held * jnp.asarray(c.values, theta.dtype)
+        return theta, None if c.strengths is None else jnp.asarray(c.strengths, theta.dtype) * on
 
     def network(self) -> dict:
         """The static options of the closed form: ``layer1_mask``, ``positions`` (keywords of
@@ -199,39 +208,37 @@ class Model:
         options = dict(query=self.query, form=self.form, **self.network())
         return padded_label_weights(theta, n_pairs, n_pad, pattern_clamp, **options)
 
-    def loss_at(self, t, theta, n_pairs, n_pad):
-        """The (clamped) population loss the dynamics descend at time ``t``."""
-        theta_eff, strength = self.effective(t, theta)
+    def loss_at(self, t, theta, n_pairs, n_pad, clamp=None):
+        """The (clamped) population loss the dynamics descend at time ``t``; ``clamp`` as in
+        :meth:`moving`."""
+        theta_eff, strength = self.effective(t, theta, clamp)
         return self.loss_of(theta_eff, n_pairs, n_pad, strength)
 
-    def late_entries(self, n_pad) -> tuple[int, ...]:
+    def late_entries(self, n_pad, clamp=None) -> tuple[int, ...]:
         """:func:`~induction_ode.forms.late_entries` of this model's loss at ``n_pad``; ``()``
-        with a clamp (value clamps mix θ, pattern clamps take the forward pass) or a loss of
-        its own (``reads``)."""
-        if self.clamp is not None or self.reads is not None:
+        with a clamp (this model's, or ``clamp`` as in :meth:`moving`: value clamps mix θ,
+        pattern clamps take the forward pass) or a loss of its own (``reads``)."""
+        if self.clamp is not None or clamp is not None or self.reads is not None:
             return ()
         options = dict(layer1_mask=self.layer1_mask, query=self.query, loss=self.loss, pattern_clamp=None)
         return late_entries(self.form, self.positions, n_pad, **options)
 
-    def loss_hessian(self, t, theta, n_pairs, n_pad) -> jax.Array:
+    def loss_hessian(self, t, theta, n_pairs, n_pad, clamp=None) -> jax.Array:
         """``∇²L`` of :meth:`loss_at` at ``θ`` ``(19,)``, ``(19, 19)``: the entries
         :meth:`late_entries` names held apart (:func:`~induction_ode.forms.split_hessian`), JAX's
-        forward-over-reverse in all 19 where it names none."""
-        loss = lambda th: self.loss_at(t, th, n_pairs, n_pad)  # noqa: E731
-        late = self.late_entries(n_pad)
+        forward-over-reverse in all 19 where it names none; ``clamp`` as in :meth:`moving`."""
+        loss = lambda th: self.loss_at(t, th, n_pairs, n_pad, clamp)  # noqa: E731
+        late = self.late_entries(n_pad, clamp)
         return split_hessian(loss, theta, late) if late else jax.jacfwd(jax.grad(loss))(theta)
 
-    def rhs(self, t, theta, n_pairs, n_pad, free=None):
+    def rhs(self, t, theta, n_pairs, n_pad, free=None, clamp=None):
         """``dθ/dt = −M ∇L`` with frozen and value-clamped entries held still. Shape ``(19,)``.
 
-        ``free`` as in :meth:`moving`.
+        ``free`` and ``clamp`` as in :meth:`moving`.
         """
-        grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad)
-        return -grad * self.metric_scale(theta.dtype, n_pairs) * self.moving(t, theta.dtype, free)
-
-    def jump_ts(self):
-        """Times where the vector field jumps (a clamp switching on after ``t = 0``)."""
-        return None if self.clamp is None or self.clamp.t_on == 0 else (self.clamp.t_on,)
+        grad = jax.grad(self.loss_at, argnums=1)(t, theta, n_pairs, n_pad, clamp)
+        moving = self.moving(t, theta.dtype, free, clamp)
+        return -grad * self.metric_scale(theta.dtype, n_pairs) * moving
 
 
 class DenseModel(Model):

@@ -18,7 +18,8 @@ import optimistix as optx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .bdf import bdf_solve
-from .loss import check_theta, query_weights
+from .clamp import ClampData, lane_data, layout
+from .loss import PATTERN_CLAMPS, check_theta, query_weights
 from .memory import check_fits, run_bytes
 from .model import Model
 from .reduced import program_model
@@ -94,7 +95,7 @@ def check_memory(model, n_pairs: int, solver: str, max_steps, precision: str, *,
     ``solver`` (``"auto"`` resolves per ``N``) and ``max_steps`` (``None``: each ``N``'s
     default) as in :func:`simulate`; ``batch``: the lengths solved at once on one device."""
     itemsize = np.dtype(check_precision(precision)).itemsize
-    static = program_model(model, theta0)
+    static = program_model(model, theta0).replace(clamp=model.clamp)  # pattern clamps cost memory
 
     def need(n):
         chosen = resolve_solver(solver, n)
@@ -116,9 +117,10 @@ def vector_field(theta, n_pairs: int, *, model: Model | None = None, t=0.0):
 
 
 def _field(model, n_pad):
-    """The vector field as ``f(t, θ, args)`` with ``args = (n_pairs, free)``: the length and the
-    ``(19,)`` free mask are data, so that one compiled program serves any of them."""
-    return lambda t, y, args: model.rhs(t, y, args[0], n_pad, free=args[1])
+    """The vector field as ``f(t, θ, args)`` with ``args = (n_pairs, free, clamp)``: the length,
+    the ``(19,)`` free mask and the clamp (:class:`~induction_ode.clamp.ClampData`, or ``None``)
+    are data, so that one compiled program serves any of them."""
+    return lambda t, y, args: model.rhs(t, y, args[0], n_pad, free=args[1], clamp=args[2])
 
 
 def _solve(model, solver, n_pad, theta0, args, t0, t1, rtol, atol, max_steps, saveat, event=None):
@@ -129,9 +131,9 @@ def _solve(model, solver, n_pad, theta0, args, t0, t1, rtol, atol, max_steps, sa
         solver, pcoeff, icoeff = diffrax.Tsit5(), 0.0, 1.0
     else:
         solver, pcoeff, icoeff = diffrax.Kvaerno5(), 0.3, 0.3
-    controller = diffrax.PIDController(
-        rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff, jump_ts=model.jump_ts()
-    )
+    clamp = args[2]  # a clamp switches the field on at t_on: diffrax steps to it
+    jump_ts = None if clamp is None else jnp.reshape(clamp.t_on, (1,)).astype(dtype)
+    controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff, jump_ts=jump_ts)
     return diffrax.diffeqsolve(
         term,
         solver,
@@ -196,12 +198,14 @@ def _jacobian(model, n_pad):
 
     def jac(t, y, args):
         low = JACOBIAN_DTYPE.get(jnp.dtype(y.dtype), y.dtype)
-        n_pairs, free = args
+        n_pairs, free, clamp = args
         y_low, t_low = y.astype(low), t.astype(low)
+        free_low, clamp_low = free.astype(low), jax.tree.map(lambda a: a.astype(low), clamp)
         if model.reads is None:
-            scale = model.metric_scale(low, n_pairs) * model.moving(t_low, low, free.astype(low))
-            return (-scale[:, None] * model.loss_hessian(t_low, y_low, n_pairs, n_pad)).astype(y.dtype)
-        f = lambda z: field(t_low, z, (n_pairs, free.astype(low)))  # noqa: E731
+            scale = model.metric_scale(low, n_pairs) * model.moving(t_low, low, free_low, clamp_low)
+            hessian = model.loss_hessian(t_low, y_low, n_pairs, n_pad, clamp_low)
+            return (-scale[:, None] * hessian).astype(y.dtype)
+        f = lambda z: field(t_low, z, (n_pairs, free_low, clamp_low))  # noqa: E731
         cols = jnp.asarray(model.reads)
         part = jax.jacfwd(lambda z: f(y_low.at[cols].set(z)))(y_low[cols])
         return jnp.zeros((N_PARAMS, N_PARAMS), y.dtype).at[:, cols].set(part.astype(y.dtype))
@@ -294,13 +298,13 @@ def _diffrax_continued(model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_s
 def _dense_solve(
     model, solver, n_pad, y0, args, t0, t1, rtol, atol, max_steps, event=None, event_continue=None
 ) -> Segment:
-    """Integrate from ``t0`` to ``t1`` with dense output; ``args = (n_pairs, free)``.
+    """Integrate from ``t0`` to ``t1`` with dense output; ``args = (n_pairs, free, clamp)``.
 
     ``event(t, y, args)``: a scalar function, positive at ``t0`` and non-increasing along the
     flow (a level of the loss it descends), or None. The solve stops where it first reaches
     ``≤ 0`` (located by root finding), or with ``event_continue = r`` goes on from there to
     ``t0 + r (t_event − t0)`` in place of ``t1``: one BDF solve (checking the event every
-    :data:`EVENT_STRIDE` steps where the model's field has no jump), or two diffrax solves.
+    :data:`EVENT_STRIDE` steps where no clamp can make the field jump), or two diffrax solves.
     """
     dtype = y0.dtype
     t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
@@ -321,7 +325,7 @@ def _dense_solve(
         max_steps=max_steps,
         jac=_jacobian(model, n_pad),
         event=event,
-        event_stride=EVENT_STRIDE if model.jump_ts() is None else 1,
+        event_stride=EVENT_STRIDE if args[2] is None else 1,
         event_continue=event_continue,
     )
     counts = (sol.stats["num_steps"], sol.stats["num_fev"], sol.stats["num_jev"])
@@ -337,7 +341,7 @@ def integrate_to(model, solver, n_pairs, theta0, t_end, rtol, atol, max_steps=No
     """
     n = int(n_pairs)
     max_steps = step_budget(max_steps, n, solver)
-    args = (n, model.free_vector(theta0.dtype))
+    args = (n, model.free_vector(theta0.dtype), model.clamp_data(theta0.dtype))
     seg = _dense_solve(model, solver, n, theta0, args, 0.0, t_end, rtol, atol, max_steps)
     return seg.y, dict(num_steps=seg.steps, num_fev=seg.fev, num_jev=seg.jev)
 
@@ -359,8 +363,8 @@ class Trajectory(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model", "solver", "n_pad", "max_steps"))
-def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver, n_pad, max_steps):
-    args = (n_pairs, free)
+def _trajectory_segment(theta0, n_pairs, free, clamp, ts, rtol, atol, *, model, solver, n_pad, max_steps):
+    args = (n_pairs, free, clamp)
     if solver == "bdf":  # dense output, read on the grid
         seg = _dense_solve(model, solver, n_pad, theta0, args, ts[0], ts[-1], rtol, atol, max_steps)
         ys = jax.vmap(seg.interp.evaluate)(ts).at[-1].set(seg.y)
@@ -369,8 +373,8 @@ def _trajectory_segment(theta0, n_pairs, free, ts, rtol, atol, *, model, solver,
         saveat = diffrax.SaveAt(ts=ts)
         sol = _solve(model, solver, n_pad, theta0, args, ts[0], ts[-1], rtol, atol, max_steps, saveat)
         ys, ok = sol.ys, sol.result == diffrax.RESULTS.successful
-    eff = jax.vmap(lambda t, y: model.effective(t, y)[0])(ts, ys)
-    losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad))(ts, ys)
+    eff = jax.vmap(lambda t, y: model.effective(t, y, clamp)[0])(ts, ys)
+    losses = jax.vmap(lambda t, y: model.loss_at(t, y, n_pairs, n_pad, clamp))(ts, ys)
     return ys, eff, losses, ok
 
 
@@ -434,6 +438,7 @@ def simulate(
             y,
             n_pairs,
             model.free_vector(dtype),
+            model.clamp_data(dtype),
             jnp.asarray(seg, dtype),
             rtol,
             atol,
@@ -532,12 +537,13 @@ def _first_crossing(path, t_end, start, target, n_grid=256, n_bisect=64):
 
 
 def emergence_core(
-    theta0, n_pairs, free, t_max, rtol, atol, *, model: Model, solver: str, n_pad: int, max_steps: int
+    theta0, n_pairs, free, clamp, t_max, rtol, atol, *, model: Model, solver: str, n_pad: int, max_steps: int
 ):
     """Emergence for one length, as arrays (pure, jit- and vmap-able; ``N`` may be traced).
 
-    ``free`` is the ``(19,)`` 0/1 mask of the pseudo-parameters that move (it replaces
-    ``model.free``, so that removal studies share one compiled program). One solve from 0:
+    ``free`` is the ``(19,)`` 0/1 mask of the pseudo-parameters that move and ``clamp`` the
+    :class:`~induction_ode.clamp.ClampData` (or ``None``); they replace ``model.free`` and
+    ``model.clamp``, so that removal studies and clamps share compiled programs. One solve from 0:
     the event ``L ≤ ½ L(0)`` gives ``t_star`` and the solve continues to ``2 t_star``.
 
     Returns a dict: ``t_star``, ``emerged``, ``half_times`` ``(3,)`` (in ``KEY_PARAMS``
@@ -548,13 +554,13 @@ def emergence_core(
     does not count) and ``solved`` (the solver did not run out of steps or fail).
     """
     threshold = 0.5 * model.loss_of(theta0, n_pairs, n_pad)
-    loss0 = model.loss_at(0.0, theta0, n_pairs, n_pad)
+    loss0 = model.loss_at(0.0, theta0, n_pairs, n_pad, clamp)
     instant = loss0 <= threshold
 
     def event(t, y, args):
-        return model.loss_at(t, y, args[0], n_pad) - threshold
+        return model.loss_at(t, y, args[0], n_pad, args[2]) - threshold
 
-    args = (n_pairs, free)
+    args = (n_pairs, free, clamp)
     seg = _dense_solve(model, solver, n_pad, theta0, args, 0.0, t_max, rtol, atol, max_steps, event, 2.0)
     emerged = instant | seg.hit
     t_star = jnp.where(instant, 0.0, jnp.where(emerged, seg.t_event, jnp.nan))
@@ -569,11 +575,11 @@ def emergence_core(
     key_idx = jnp.array(KEY_INDEX)
 
     def path(t):  # the key parameters and their sizes: (6,)
-        key = model.effective(t, seg.interp.evaluate(jnp.minimum(t, seg.t)))[0][key_idx]
+        key = model.effective(t, seg.interp.evaluate(jnp.minimum(t, seg.t)), clamp)[0][key_idx]
         return jnp.concatenate([key, jnp.abs(key)])
 
-    theta_end_eff, strength = model.effective(t_end, theta_end)
-    start_key = model.effective(0.0, theta0)[0][key_idx]
+    theta_end_eff, strength = model.effective(t_end, theta_end, clamp)
+    start_key = model.effective(0.0, theta0, clamp)[0][key_idx]
     starts = jnp.concatenate([start_key, jnp.abs(start_key)])
     level = jnp.full_like(start_key, EMERGENCE_LEVEL)
     crossings = _first_crossing(path, t_end, starts, jnp.concatenate([0.5 * theta_end_eff[key_idx], level]))
@@ -592,7 +598,7 @@ def emergence_core(
         label_attention=jnp.where(emerged, label_attention, jnp.nan),
         label_contrast=jnp.where(emerged, label_contrast, jnp.nan),
         loss0=loss0,
-        theta_star=model.effective(t_star, theta_star)[0],
+        theta_star=model.effective(t_star, theta_star, clamp)[0],
         theta_end=theta_end_eff,
         counts=counts,
         solved=seg.ok,
@@ -608,8 +614,8 @@ host devices: tracing the kvaerno5 sweep under ``shard_map`` stops in lineax's L
 
 
 def sharded_program(batched: Callable, mesh: Mesh, solver: str):
-    """``batched`` (a function of ``(theta0, n, free, t_max, rtol, atol)``, vmapped over the
-    first four) jitted over the 1-D mesh ``("lengths",)``: the four batched arguments and the
+    """``batched`` (a function of ``(theta0, n, free, clamp, t_max, rtol, atol)``, vmapped over
+    the first five) jitted over the 1-D mesh ``("lengths",)``: the five batched arguments and the
     outputs split over the mesh's positions along their leading axis, ``rtol`` and ``atol``
     replicated.
 
@@ -629,36 +635,54 @@ def sharded_program(batched: Callable, mesh: Mesh, solver: str):
     """
     lanes, scalar = PartitionSpec("lengths"), PartitionSpec()
     if solver not in GSPMD_SOLVERS:
-        specs = dict(in_specs=(lanes,) * 4 + (scalar,) * 2, out_specs=lanes)
+        specs = dict(in_specs=(lanes,) * 5 + (scalar,) * 2, out_specs=lanes)
         batched = jax.shard_map(batched, mesh=mesh, check_vma=False, **specs)
     lengths, replicated = NamedSharding(mesh, lanes), NamedSharding(mesh, scalar)
-    return jax.jit(batched, in_shardings=(lengths,) * 4 + (replicated,) * 2, out_shardings=lengths)
+    shardings = dict(in_shardings=(lengths,) * 5 + (replicated,) * 2, out_shardings=lengths)
+    # keep_unused: an unclamped program ignores its clamp, whose inputs still need a sharding
+    return jax.jit(batched, keep_unused=True, **shardings)
 
 
 @functools.lru_cache(maxsize=64)
 def compiled_emergence(
-    model: Model, solver: str, n_pad: int, max_steps: int, mesh: Mesh, size: int, dtype_name: str
+    model: Model,
+    solver: str,
+    n_pad: int,
+    max_steps: int,
+    mesh: Mesh,
+    size: int,
+    dtype_name: str,
+    clamp_layout: str | None = None,
 ):
     """Compile the sweep step for ``size`` lengths padded to ``n_pad``.
 
-    The executable maps ``(theta0 (size, 19), n (size,), free (size, 19), t_max (size,), rtol,
-    atol)`` to the dict of :func:`~induction_ode.ode.emergence_core`, each entry with a leading
-    ``size`` axis. ``model.free`` must be ``None``: the free masks are data. A cache miss here is
-    one compilation. Single runs, sweeps and removal studies share these programs.
+    The executable maps ``(theta0 (size, 19), n (size,), free (size, 19), clamp, t_max (size,),
+    rtol, atol)`` to the dict of :func:`~induction_ode.ode.emergence_core`, each entry with a
+    leading ``size`` axis; ``clamp`` is a :class:`~induction_ode.clamp.ClampData` of
+    :func:`~induction_ode.clamp.lane_data` arrays with the leading ``size`` axis, read as
+    ``clamp_layout`` says (:func:`~induction_ode.clamp.layout`; ``None``: not at all).
+    ``model.free`` and ``model.clamp`` must be ``None``: they are data. A cache miss here is one
+    compilation. Single runs, sweeps, removal studies and clamps of one layout share these programs.
     """
+    if model.free is not None or model.clamp is not None:
+        raise ValueError("compiled_emergence takes free and clamp as data: pass program_model(model)")
 
-    def one(theta0, n, free, t_max, rtol, atol):
-        return emergence_core(
-            theta0, n, free, t_max, rtol, atol, model=model, solver=solver, n_pad=n_pad, max_steps=max_steps
-        )
+    def one(theta0, n, free, clamp, t_max, rtol, atol):
+        clamp = None if clamp_layout is None else clamp
+        if clamp_layout == "values":
+            clamp = clamp._replace(strengths=None)
+        static = dict(model=model, solver=solver, n_pad=n_pad, max_steps=max_steps)
+        return emergence_core(theta0, n, free, clamp, t_max, rtol, atol, **static)
 
-    program = sharded_program(jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)), mesh, solver)
+    program = sharded_program(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None)), mesh, solver)
     dtype = PRECISIONS[dtype_name]
+    lanes = lambda *shape: jax.ShapeDtypeStruct((size, *shape), dtype)  # noqa: E731
     shapes = (
-        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
+        lanes(N_PARAMS),
         jax.ShapeDtypeStruct((size,), jnp.int32),
-        jax.ShapeDtypeStruct((size, N_PARAMS), dtype),
-        jax.ShapeDtypeStruct((size,), dtype),
+        lanes(N_PARAMS),
+        ClampData(lanes(N_PARAMS), lanes(N_PARAMS), lanes(len(PATTERN_CLAMPS)), lanes()),
+        lanes(),
         jax.ShapeDtypeStruct((), dtype),
         jax.ShapeDtypeStruct((), dtype),
     )
@@ -744,11 +768,12 @@ def emergence_time(
     check_memory(model, n_pairs, solver, max_steps, precision, theta0=theta0)
     mesh = Mesh(np.array(jax.local_devices()[:1]), ("lengths",))
     static = program_model(model, theta0)  # the reduced closed form where it is exact
-    program = compiled_emergence(static, solver, n_pairs, max_steps, mesh, 1, precision)
+    program = compiled_emergence(static, solver, n_pairs, max_steps, mesh, 1, precision, layout(model.clamp))
     arrays = program(
         initial_theta(theta0, dtype)[None],
         jnp.asarray([n_pairs], jnp.int32),
         model.free_vector(dtype)[None],
+        jax.tree.map(lambda a: a[None], lane_data(model.clamp, dtype)),
         jnp.asarray([t_max], dtype),
         jnp.asarray(rtol, dtype),
         jnp.asarray(atol, dtype),

@@ -1,10 +1,11 @@
 """JSON records of runs: configuration, versions, device, wall time, and results.
 
 Every record is a dict with ``"kind"`` (``"sweep"``, ``"simulate"``, ``"crosscheck"``,
-``"clamp"``, ``"standard"`` or ``"ngram"``; ``"standard-parts"`` and ``"ngram-parts"`` for the
-finished parts of an unfinished run, :class:`~induction_ode.commands.KeptParts`), ``"format"``
-(:data:`RECORD_FORMAT`), ``"config"`` (the arguments that define the run), ``"environment"``
-and the results. A figure can always be redrawn from its record (:mod:`induction_ode.plots`).
+``"clamp"``, ``"standard"``, ``"ngram"`` or ``"ladder"``; ``"standard-parts"`` and
+``"ngram-parts"`` for the finished parts of an unfinished run,
+:class:`~induction_ode.commands.KeptParts`), ``"format"`` (:data:`RECORD_FORMAT`), ``"config"``
+(the arguments that define the run), ``"environment"`` and the results. A figure can always be
+redrawn from its record (:mod:`induction_ode.plots`).
 """
 
 from __future__ import annotations

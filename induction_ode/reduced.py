@@ -278,11 +278,12 @@ class ReducedModel(Model):
 def program_model(model: Model, theta0=None) -> Model:
     """The static model of a compiled program for ``model`` started at ``theta0``.
 
-    ``model`` with ``free=None`` (compiled programs take the free mask as data), as a
-    :class:`ReducedModel` when ``model.free == KEY_PARAMS``, it has no clamp, and ``theta0``
-    (``None``: zeros) is zero off those three; the plain model otherwise.
+    ``model`` with ``free=None`` and ``clamp=None`` (compiled programs take the free mask and
+    the clamp as data; the clamp's :func:`~induction_ode.clamp.layout` is part of their key),
+    as a :class:`ReducedModel` when ``model.free == KEY_PARAMS``, it has no clamp, and
+    ``theta0`` (``None``: zeros) is zero off those three; the plain model otherwise.
     """
-    base = model.replace(free=None)
+    base = model.replace(free=None, clamp=None)
     if model.free != KEY_PARAMS or model.clamp is not None:
         return base
     if theta0 is not None and np.any(np.delete(np.asarray(theta0, np.float64), KEY_INDEX) != 0):

@@ -33,6 +33,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from .clamp import lane_data, layout
 from .distributed import Distributed, expected_cost, gather, global_batch, schedule, start
 from .model import Model
 from .ode import (
@@ -106,15 +107,18 @@ def check_lengths(n_pairs_list) -> list[int]:
     return lengths
 
 
-def call_inputs(theta, lengths, free, t_maxes, rtol, atol) -> tuple[np.ndarray, ...]:
+def call_inputs(theta, lengths, free, clamp, t_maxes, rtol, atol) -> tuple:
     """The host arrays of one call of a compiled sweep program: ``θ(0)`` and the ``(19,)``
-    free mask broadcast to ``(size, 19)``, ``N`` ``(size,)`` int32, ``t_max`` ``(size,)``,
-    ``rtol`` and ``atol`` ``()``, all in the precision of ``theta`` but ``N``."""
+    free mask broadcast to ``(size, 19)``, ``N`` ``(size,)`` int32, the clamp (a
+    :class:`~induction_ode.clamp.Clamp` or ``None``) as :func:`~induction_ode.clamp.lane_data`
+    with each field broadcast to a leading ``size`` axis, ``t_max`` ``(size,)``, ``rtol`` and
+    ``atol`` ``()``, all in the precision of ``theta`` but ``N``."""
     dtype, size = np.asarray(theta).dtype, len(lengths)
     return (
         np.broadcast_to(np.asarray(theta), (size, N_PARAMS)),
         np.asarray(lengths, np.int32),
         np.broadcast_to(np.asarray(free, dtype), (size, N_PARAMS)),
+        jax.tree.map(lambda a: np.broadcast_to(a, (size, *a.shape)), lane_data(clamp, dtype)),
         np.asarray(t_maxes, dtype),
         np.asarray(rtol, dtype),
         np.asarray(atol, dtype),
@@ -200,7 +204,8 @@ def sweep(
         misses = compiled_emergence.cache_info().misses
         t0 = time.perf_counter()
         static = program_model(model, theta0)  # the reduced closed form where it is exact
-        compiled = compiled_emergence(static, solver, n_pad, max_steps, mesh, size, precision)
+        shape = (n_pad, max_steps, mesh, size, precision, layout(model.clamp))
+        compiled = compiled_emergence(static, solver, *shape)
         if compiled_emergence.cache_info().misses > misses:
             n_compiled += 1
             compile_time += time.perf_counter() - t0
@@ -208,7 +213,7 @@ def sweep(
         for call in schedule(costs, size, n_dev):
             group = [members[j] for j in call]
             n, limit = [lengths[i] for i in group], [t_maxes[i] for i in group]
-            hosts = call_inputs(theta, n, model.free_vector(dtype), limit, rtol, atol)
+            hosts = call_inputs(theta, n, model.free_vector(dtype), model.clamp, limit, rtol, atol)
             out = gather(compiled(*global_batch(hosts, compiled.input_shardings[0])))
             for j, i in enumerate(group):
                 if i in results:  # a repeat that fills the call

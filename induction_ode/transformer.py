@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .options import check_option
@@ -115,6 +116,61 @@ def off_subspace_fraction(weights: Weights) -> jax.Array:
     return jnp.where(total == 0, 0.0, weights_norm(rest) / jnp.where(total == 0, 1.0, total))
 
 
+class _Program(NamedTuple):
+    """The pieces of a training run, each a pure function of JAX arrays (vmappable over seeds).
+
+    Attributes:
+        start: ``seed_key → (w0, opt_state, eval_batch, train_key)``.
+        chunk: ``(w, opt_state, train_key, first_step) → (w, opt_state)``: ``record_every``
+            optimiser steps from ``first_step`` on, a fresh batch each.
+        record: ``(w, eval_batch) → (theta (19,), off_subspace, loss)``.
+    """
+
+    start: object
+    chunk: object
+    record: object
+
+
+def _program(n_pairs, d, *, lr, batch, record_every, optimizer, loss, layer1_mask, **options) -> _Program:
+    """Check the options of :func:`train` and build its :class:`_Program`."""
+    n_pairs = check_n_pairs(n_pairs)
+    check_loss(loss)
+    check_layer1_mask(layer1_mask)
+    p = width(check_positions(options["positions"]), n_pairs)
+    init_scale, theta0 = options.pop("init_scale"), options.pop("theta0")
+    eval_batch = options.pop("eval_batch")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    if batch < 1 or record_every < 1 or lr <= 0:
+        raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
+    opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
+    sample = dict(n_pairs=n_pairs, d=d, **options)  # vocab_size, tokens, phase, positions, query
+
+    def mean_loss(w, data):
+        return jnp.mean(batch_losses(w, data, loss=loss, layer1_mask=layer1_mask))
+
+    def start(key):
+        k_init, k_eval, k_train = jax.random.split(key, 3)
+        w0 = init_weights(d, p, key=k_init, scale=init_scale)
+        if theta0 is not None:
+            w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d, p))
+        return w0, opt.init(w0), sample_batch(k_eval, eval_batch, **sample), k_train
+
+    def record(w, eval_data):
+        return project(w)[0], off_subspace_fraction(w), mean_loss(w, eval_data)
+
+    def chunk(w, state, k_train, first):
+        def step(carry, i):
+            w, state = carry
+            data = sample_batch(jax.random.fold_in(k_train, i), batch, **sample)
+            updates, state = opt.update(jax.grad(mean_loss)(w, data), state, w)
+            return (optax.apply_updates(w, updates), state), None
+
+        return jax.lax.scan(step, (w, state), first + jnp.arange(record_every))[0]
+
+    return _Program(start, chunk, record)
+
+
 def train(
     n_pairs: int,
     d: int,
@@ -144,6 +200,7 @@ def train(
     Args:
         steps: number of optimiser steps; rounded up to a multiple of ``record_every``.
         theta0: start at ``embed(theta0, d)`` (plus noise if ``init_scale > 0``).
+        init_scale: standard deviation of i.i.d. normal initial entries (0: zero init).
         tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
         eval_batch: size of the fixed batch on which the recorded loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
@@ -154,49 +211,78 @@ def train(
     Returns:
         A :class:`TrainResult`.
     """
-    n_pairs = check_n_pairs(n_pairs)
-    check_loss(loss)
-    check_layer1_mask(layer1_mask)
-    p = width(check_positions(positions), n_pairs)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-    if steps < 1 or batch < 1 or record_every < 1 or lr <= 0:
+    if steps < 1:
         raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
-    key = jax.random.PRNGKey(seed)
-    k_init, k_eval, k_train = jax.random.split(key, 3)
-    w0 = init_weights(d, p, key=k_init, scale=init_scale)
-    if theta0 is not None:
-        w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d, p))
-    opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
-    sample = dict(n_pairs=n_pairs, d=d, vocab_size=vocab_size, tokens=tokens, phase=phase)
-    sample.update(positions=positions, query=query)
-    eval_data = sample_batch(k_eval, eval_batch, **sample)
-
-    def mean_loss(w, data):
-        return jnp.mean(batch_losses(w, data, loss=loss, layer1_mask=layer1_mask))
-
-    def record(w):
-        return project(w)[0], off_subspace_fraction(w), mean_loss(w, eval_data)
-
-    def step(carry, i):
-        w, state = carry
-        data = sample_batch(jax.random.fold_in(k_train, i), batch, **sample)
-        grads = jax.grad(mean_loss)(w, data)
-        updates, state = opt.update(grads, state, w)
-        return (optax.apply_updates(w, updates), state), None
-
-    def chunk(carry, start):
-        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(record_every))
-        return carry, record(carry[0])
-
+    options = dict(lr=lr, batch=batch, record_every=record_every, optimizer=optimizer, loss=loss)
+    options.update(vocab_size=vocab_size, init_scale=init_scale, theta0=theta0, eval_batch=eval_batch)
+    options.update(layer1_mask=layer1_mask, tokens=tokens, phase=phase, positions=positions, query=query)
+    prog = _program(n_pairs, d, **options)
+    w0, state0, eval_data, k_train = prog.start(jax.random.PRNGKey(seed))
     n_records = -(-steps // record_every)
     starts = jnp.arange(n_records) * record_every
 
+    def chunk(carry, first):
+        carry = prog.chunk(*carry, k_train, first)
+        return carry, prog.record(carry[0], eval_data)
+
     @jax.jit
-    def run(w):
-        (w_final, _), recs = jax.lax.scan(chunk, (w, opt.init(w)), starts)
-        first = jax.tree.map(lambda x: x[None], record(w))
+    def run(w, state):
+        (w_final, _), recs = jax.lax.scan(chunk, (w, state), starts)
+        first = jax.tree.map(lambda x: x[None], prog.record(w, eval_data))
         return w_final, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), first, recs)
 
-    w_final, (thetas, off, losses) = run(w0)
+    w_final, (thetas, off, losses) = run(w0, state0)
     return TrainResult(jnp.arange(n_records + 1) * record_every, thetas, off, losses, w_final)
+
+
+
+def train_seeds(
+    n_pairs: int,
+    d: int,
+    *,
+    seeds,
+    steps: int,
+    lr: float,
+    batch: int,
+    record_every: int = 10,
+    until=None,
+    on_chunk=None,
+    **options,
+) -> TrainResult:
+    """:func:`train` for every seed of ``seeds`` at once: one program, vmapped over the seed axis
+    of the weights, the optimiser state, the batch keys and the evaluation batch, run one chunk
+    of ``record_every`` steps at a time. Seed ``s`` draws what ``train(..., seed=s)`` draws.
+
+    Args:
+        seeds: the ``K`` seeds.
+        steps: the most optimiser steps (rounded up to a multiple of ``record_every``).
+        until: ``until(steps (R,), losses (K, R)) → bool``, asked after every chunk; training
+            stops early when it answers ``True``.
+        on_chunk: ``on_chunk(step)``, called after every chunk (progress bars).
+        options: the other keyword arguments of :func:`train` (not ``seed``).
+
+    Returns:
+        A :class:`TrainResult` whose fields gain a leading seed axis ``K`` (``steps`` stays
+        ``(R,)``); ``R − 1`` chunks ran.
+    """
+    if steps < 1:
+        raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
+    defaults = dict(optimizer="sgd", loss="mse", vocab_size=None, init_scale=0.0, theta0=None)
+    defaults.update(tokens="haar", phase="uniform", eval_batch=4096, layer1_mask="strict")
+    defaults.update(positions="paired", query="uniform")
+    prog = _program(n_pairs, d, lr=lr, batch=batch, record_every=record_every, **{**defaults, **options})
+    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    w, state, eval_data, k_train = jax.jit(jax.vmap(prog.start))(keys)
+    chunk = jax.jit(jax.vmap(prog.chunk, in_axes=(0, 0, 0, None)))
+    record = jax.jit(jax.vmap(prog.record))
+    recs = [record(w, eval_data)]
+    for c in range(-(-steps // record_every)):
+        w, state = chunk(w, state, k_train, c * record_every)
+        recs.append(record(w, eval_data))
+        if on_chunk is not None:
+            on_chunk((c + 1) * record_every)
+        done = np.arange(len(recs)) * record_every
+        if until is not None and until(done, np.stack([np.asarray(r[2]) for r in recs], axis=1)):
+            break
+    thetas, off, losses = (jnp.stack(parts, axis=1) for parts in zip(*recs))
+    return TrainResult(np.arange(len(recs)) * record_every, thetas, off, losses, w)

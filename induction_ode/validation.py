@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from dataclasses import dataclass
 
 
@@ -43,6 +44,10 @@ COUNT = Range(1, integer=True)
 INDEX = Range(0, integer=True)
 POSITIVE = Range(0, low_open=True)
 TOLERANCE = Range(0, 1, low_open=True, high_open=True)
+RTOL_MIN = 100 * sys.float_info.epsilon
+"""The smallest relative tolerance, ``100 ε`` of float64 (2.2e-14): below it no step control can
+meet the tolerance in float64 and the solve only spends its step budget (SciPy's ``solve_ivp``
+raises a smaller ``rtol`` to this value)."""
 FRACTION = Range(0, 1)
 
 RULES: dict[str, Range] = {
@@ -52,7 +57,7 @@ RULES: dict[str, Range] = {
     "n_max": COUNT,
     "num": Range(1, 1000, integer=True),
     "fit_last": Range(2, integer=True),
-    "rtol": TOLERANCE,
+    "rtol": Range(RTOL_MIN, 1, high_open=True),
     "atol": TOLERANCE,
     "t_max": POSITIVE,
     "t_on": Range(0),
@@ -63,6 +68,7 @@ RULES: dict[str, Range] = {
     "peer_timeout": COUNT,
     "chunks": COUNT,
     "n_points": Range(2, integer=True),
+    "frames": Range(2, integer=True),
     "d": Range(2, integer=True),
     "batch": COUNT,
     "eval_batch": COUNT,
@@ -78,6 +84,12 @@ RULES: dict[str, Range] = {
     "eval_every": COUNT,
     "clamp_from": INDEX,
     "match_strength": FRACTION,
+    # the ladder (ladder; induction_ode.ladder)
+    "budget": POSITIVE,
+    "records": COUNT,
+    "standard_batch": COUNT,
+    "standard_budget": COUNT,
+    "width": Range(2, integer=True),
     # the n-gram model (ngram; induction_ode.ngram): its steps may be 0 (full model only)
     "ngram.steps": INDEX,
     "vocab_size": Range(2, integer=True),

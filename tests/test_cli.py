@@ -142,7 +142,8 @@ def test_resume_after_kill(tmp_path):
 
 
 def test_simulate_writes_trajectory_and_figures(tmp_path):
-    result = runner.invoke(app, ["simulate", "--n-pairs", "2", "--animate", "--out", str(tmp_path)])
+    args = ["simulate", "--n-pairs", "2", "--animate", "--frames", "3"]  # 40 by default
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "trajectory.json").read_text())
     assert record["kind"] == "simulate" and len(record["ts"]) == len(record["losses"])
@@ -151,7 +152,7 @@ def test_simulate_writes_trajectory_and_figures(tmp_path):
         assert_png(tmp_path / name)
     assert "attention.gif" in result.output
     with Image.open(tmp_path / "attention.gif") as gif:
-        assert gif.format == "GIF" and gif.n_frames > 1
+        assert gif.format == "GIF" and gif.n_frames == 3
     assert_fits(result.output)
     assert_shows(cell(result.output, "2", "t*"), record["t_star"])
     figures = ("loss.png", "parameters.png", "attention.png")
@@ -217,6 +218,7 @@ def test_plot_refuses_a_record_of_no_known_kind(content, tmp_path):
         (["simulate", "--n-pairs", "0"], "--n-pairs"),
         (["crosscheck", "--n-pairs", "3", "--d", "4"], "--d"),
         (["plot", "nowhere.json"], "no such file"),
+        (["plot", "."], "is a directory"),
         (["sweep", "--n-pairs", "2", "--free", "alpha3,zeta1"], "zeta1"),
         (["sweep", "--n-pairs", "2", "--solver", "rk4"], "unknown solver"),
         (["sweep", "--n-pairs", "2", "--layer1-mask", "causal"], "unknown layer1_mask"),

@@ -50,6 +50,7 @@ def test_readme_links_resolve(link):
         ("induction_ode", "index.md"),
         ("induction_ode.standard", "standard.md"),
         ("induction_ode.ngram", "ngram.md"),
+        ("induction_ode.ladder", "ladder.md"),
     ],
 )
 def test_the_api_reference_names_every_public_name(package, page):

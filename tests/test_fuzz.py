@@ -79,8 +79,9 @@ def test_every_command_checks_every_number(data):
     texts = {name: data.draw(TYPED) for name in names}
     args = [command, *(w for n in names for w in (NUMERIC[command][n][0], texts[n]))]
     with pytest.MonkeyPatch.context() as mp:
-        for module in ("induction_ode.cli", "induction_ode.standard.command", "induction_ode.ngram.command"):
-            mp.setattr(f"{module}.out_dir", stop)
+        for family in ("standard", "ngram", "ladder"):
+            mp.setattr(f"induction_ode.{family}.command.out_dir", stop)
+        mp.setattr("induction_ode.cli.out_dir", stop)
         result = CliRunner().invoke(app, [*args, "--device", "cpu"])
     if isinstance(result.exception, Reached):
         assert all(admitted(command, n, texts[n]) for n in names), args

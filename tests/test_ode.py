@@ -100,7 +100,7 @@ def test_bdf_jacobian_is_the_hessian_to_float32_accuracy(mask, form):
     hessian = jax.jit(jax.jacfwd(lambda z: oracle.rhs(0.0, z, n, n)))
     for scale, bound in zip((0.5, 5.0, 50.0), bounds):
         theta = jnp.asarray(rng.normal(0, scale, 19)).at[0].set(-abs(scale))
-        args = (n, model.free_vector(jnp.float64))
+        args = (n, model.free_vector(jnp.float64), None)
         got = _jacobian(model, n)(jnp.asarray(0.0), theta, args)
         want = hessian(theta)
         assert got.dtype == jnp.float64

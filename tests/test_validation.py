@@ -46,8 +46,10 @@ def test_integers_are_not_rounded_and_huge_ones_are_sizes():
 @pytest.mark.parametrize(
     "args, parts",
     [
-        (["sweep", "--n-pairs", "4", "--rtol", "-1"], ["--rtol", "-1.0", "(0, 1)"]),
-        (["sweep", "--n-pairs", "4", "--rtol", "1"], ["--rtol", "(0, 1)"]),
+        (["sweep", "--n-pairs", "4", "--rtol", "-1"], ["--rtol", "-1.0", "[2.22045e-14, 1)"]),
+        (["sweep", "--n-pairs", "4", "--rtol", "1"], ["--rtol", "[2.22045e-14, 1)"]),
+        (["sweep", "--n-pairs", "2", "--rtol", "1e-30"], ["--rtol", "1e-30", "[2.22045e-14, 1)"]),
+        (["sweep", "--n-pairs", "2", "--rtol", "1e-17"], ["--rtol", "[2.22045e-14, 1)"]),
         (["simulate", "--rtol", "nan"], ["--rtol", "nan"]),
         (["sweep", "--n-pairs", "4", "--t-max", "inf"], ["--t-max", "inf", "> 0"]),
         (["crosscheck", "--lr", "-inf"], ["--lr", "-inf"]),

@@ -7,6 +7,7 @@ No JAX at module level: the command line's ``--help`` must not wait for it.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from pathlib import Path
 
@@ -375,6 +376,11 @@ def interval_text(iv: dict, spec: str) -> str:
     return f"{formatted(iv['mean'], spec)} [{formatted(iv['low'], spec)}, {formatted(iv['high'], spec)}]"
 
 
+def _finite(values) -> bool:
+    """Whether a recorded curve is all finite (JSON keeps NaN and infinities as ``null``)."""
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
 def _print(record, console):
     """Print the clamp table beside the ODE's, the unclamped models' head scores and their
     weight-structure scores (means with 95% intervals over seeds)."""
@@ -396,6 +402,12 @@ def _print(record, console):
     seeds = f", mean [95% CI] of {k} seeds" if k > 1 else ""
     title = f"Phase change under clamps, N = {n}: standard transformer (steps{seeds}) and ODE (t*)"
     print_table(title, columns, rows)
+    diverged = sorted({r["label"] for r in record["runs"] if not _finite(r["loss"])})
+    if diverged:
+        console.print(
+            f"[bold red]warning:[/] the held-out loss became NaN or infinite under {', '.join(diverged)}: "
+            f"training diverged at --lr {record['config']['train']['lr']:g}; lower it"
+        )
     heads = record["heads"]["summary"]
     for name, layer in (("induction", "induction strength (L2)"), ("previous_token", "previous-token (L1)")):
         console.print(

@@ -201,12 +201,15 @@ def train_seeds(
     *,
     seeds: Sequence[int] | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    until: Callable[[np.ndarray, np.ndarray], bool] | None = None,
 ) -> list[TrainRun]:
     """Train from each seed's initial weights under ``clamp``, all seeds in one vmapped program.
 
     ``seeds`` default to ``(cfg.seed,)``; a seed fixes the initial weights, the training
     batches and the held-out batch. ``clamp`` is a spec for :meth:`StandardClamp.parse`.
     ``on_chunk(step)`` is called after every ``eval_every`` steps (for progress bars).
+    ``until(steps (R,), held-out losses (K, R))``, asked after every evaluation, ends the
+    training early when it answers ``True`` (``cfg.steps`` is then the most).
     Returns one :class:`TrainRun` per seed, in order; ``wall_time`` is the whole call's.
     """
     model, cfg = model or ModelConfig(), cfg or TrainConfig()
@@ -230,9 +233,12 @@ def train_seeds(
         train_losses.append(np.asarray(mean_loss, float))
         if on_chunk is not None:
             on_chunk(step_now)
+        done = np.arange(c + 2) * cfg.eval_every
+        if until is not None and until(done, np.stack([np.asarray(r[0], float) for r in rows], axis=1)):
+            break
     loss, acc, ind, prev, prog = (jax.tree.map(lambda *a: np.stack(a).astype(float), *v) for v in zip(*rows))
     train_loss = np.stack(train_losses)
-    steps = np.arange(cfg.n_evals + 1) * cfg.eval_every
+    steps = np.arange(len(rows)) * cfg.eval_every
     wall = time.perf_counter() - start
     return [
         TrainRun(
