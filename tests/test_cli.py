@@ -200,7 +200,7 @@ def test_plot_refuses_a_record_of_no_known_kind(content, tmp_path):
     path.write_text(json.dumps(content))
     result = runner.invoke(app, ["plot", str(path)])
     assert result.exit_code == 2 and result.output.strip().count("\n") == 0
-    kinds = "sweep, simulate, crosscheck, clamp, standard or ngram"
+    kinds = "sweep, simulate, crosscheck, clamp, standard, ngram or ladder"
     assert f"is not a {kinds} record (kind={content.get('kind')!r})" in result.output
     assert list(tmp_path.iterdir()) == [path]  # nothing drawn
 
