@@ -8,6 +8,7 @@ positional width ``P`` of the code (2 sinusoidal, ``2N + 2`` paired).
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import NamedTuple
 
 import jax
@@ -235,7 +236,6 @@ def train(
     return TrainResult(jnp.arange(n_records + 1) * record_every, thetas, off, losses, w_final)
 
 
-
 def train_seeds(
     n_pairs: int,
     d: int,
@@ -267,9 +267,9 @@ def train_seeds(
     """
     if steps < 1:
         raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
-    defaults = dict(optimizer="sgd", loss="mse", vocab_size=None, init_scale=0.0, theta0=None)
-    defaults.update(tokens="haar", phase="uniform", eval_batch=4096, layer1_mask="strict")
-    defaults.update(positions="paired", query="uniform")
+    own = ("seed", "record_every")  # train's keyword defaults, read off its signature
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items() if k not in own}
+    defaults = {k: v for k, v in defaults.items() if v is not inspect.Parameter.empty}
     prog = _program(n_pairs, d, lr=lr, batch=batch, record_every=record_every, **{**defaults, **options})
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
     w, state, eval_data, k_train = jax.jit(jax.vmap(prog.start))(keys)

@@ -44,8 +44,7 @@ compiled training loop at batch 256, d = 16 (jax 0.10.2; docs/results.md §12)."
 def passed_twice(steps, losses) -> bool:
     """``until`` rule of the trainers: every seed's loss ``(K, R)`` has fallen to half its
     initial value, and the last step is at least twice the latest such crossing."""
-    losses = np.asarray(losses, float)
-    crossings = [first_crossing_time(steps, row, 0.5 * row[0]) for row in losses]
+    crossings = emergence_steps(steps, losses)
     return bool(np.all(np.isfinite(crossings)) and steps[-1] >= 2 * max(crossings))
 
 
