@@ -6,16 +6,17 @@ One population loss (MODEL.md), computed in one of two ways that give the same
 - ``"dense"`` (:func:`~induction_ode.loss.closed_form_forward`): any code, ``T×T`` layer-1
   patterns and one ``(N×T)·(T×T)`` product, ``O(T³)``; the test oracle.
 - ``"structured"``: the paired code only. :func:`~induction_ode.structured.paired_forward`
-  costs ``O(T)`` per pair, so ``O(T)`` in all for the last query; for the uniform query with
-  MSE and no pattern clamp, :func:`~induction_ode.paired_mse.paired_uniform_mse` gives the
-  per-pair losses in ``O(T)`` in all without a forward pass (cross-entropy and clamps take
-  ``paired_forward``, ``O(T²)``).
+  costs ``O(T)`` per pair, so ``O(T)`` in all for the last query. Under MSE with no pattern
+  clamp the loss needs no forward pass: :func:`~induction_ode.paired_mse.paired_uniform_mse`
+  gives the per-pair losses in ``O(T)`` in all, :func:`~induction_ode.paired_mse.paired_last_mse`
+  the last pair's (cross-entropy and clamps take ``paired_forward``: ``O(T²)`` under the
+  uniform query, ``O(T)`` under the last).
 
 **The solver's Hessian** (:func:`split_hessian`, through
-:meth:`~induction_ode.model.Model.loss_hessian`): for those sums, the entries they read only at
-the end (:func:`late_entries`) are passed as a separate array, so that the ``O(T)`` sums carry
-9 or 10 tangents instead of 19. Elsewhere (the last query too: its forward pass reads every
-entry in ``O(T)`` arrays) JAX's forward-over-reverse in all 19.
+:meth:`~induction_ode.model.Model.loss_hessian`): for those sums, the entries they read only
+after their ``O(T)`` arrays (:func:`late_entries`) are passed as a separate array, so that the
+arrays carry 9 or 10 tangents (uniform query) or 4 or 5 (last query) instead of 19. Elsewhere
+(cross-entropy, clamps, the dense form) JAX's forward-over-reverse in all 19.
 
 ``"auto"`` (the default everywhere) takes ``"structured"`` for the paired code from
 ``n_pad ≥`` :data:`AUTO_STRUCTURED_FROM` on, and ``"dense"`` below it and for the sinusoidal
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 
 from .loss import Forward, closed_form_forward, pair_losses, query_weights
 from .options import check_option
-from .paired_mse import paired_uniform_label_weights, paired_uniform_mse
+from .paired_mse import paired_last_mse, paired_uniform_label_weights, paired_uniform_mse
 from .structured import Entries, paired_forward
 from .subspace import N_PARAMS, param_index
 
@@ -92,11 +93,10 @@ def label_weights(fwd: Forward, n_pad: int) -> tuple[jax.Array, jax.Array]:
     return place.at[-1].set(on_label[-1]), place.at[-1].set(runner_up[-1])
 
 
-def _sums_only(form, positions, n_pad, query, pattern_clamp) -> bool:
-    """Whether the uniform query's sums (:mod:`induction_ode.paired_mse`) serve, in place of a
-    forward pass over every pair."""
-    structured = resolve_form(form, positions, n_pad) == "structured"
-    return structured and query == "uniform" and pattern_clamp is None
+def _by_sums(form, positions, n_pad, pattern_clamp) -> bool:
+    """Whether the MSE sums of :mod:`induction_ode.paired_mse` serve (structured form, no
+    pattern clamp), in place of a forward pass."""
+    return resolve_form(form, positions, n_pad) == "structured" and pattern_clamp is None
 
 
 def padded_label_weights(
@@ -104,7 +104,7 @@ def padded_label_weights(
 ) -> tuple[jax.Array, jax.Array]:
     """:func:`label_weights` at ``θ`` by the evaluator ``form``: the uniform query under the
     structured form (no clamp) in ``O(T)`` memory, from its sums; otherwise from the forward."""
-    if _sums_only(form, positions, n_pad, query, pattern_clamp):
+    if query == "uniform" and _by_sums(form, positions, n_pad, pattern_clamp):
         return paired_uniform_label_weights(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
     options = dict(layer1_mask=layer1_mask, positions=positions, query=query, form=form)
     return label_weights(forward(theta, n_pairs, n_pad, pattern_clamp, **options), n_pad)
@@ -126,8 +126,11 @@ def padded_loss(
 ):
     """Closed-form population loss for ``N = n_pairs`` (traced allowed) padded to ``n_pad``:
     the per-pair losses weighted by :func:`query_weights`, by the evaluator ``form``."""
-    if loss == "mse" and _sums_only(form, positions, n_pad, query, pattern_clamp):
-        per = paired_uniform_mse(theta, n_pairs, n_pad, strict=layer1_mask == "strict")
+    if loss == "mse" and _by_sums(form, positions, n_pad, pattern_clamp):
+        strict = layer1_mask == "strict"
+        if query == "last":
+            return paired_last_mse(theta, n_pairs, n_pad, strict=strict)
+        per = paired_uniform_mse(theta, n_pairs, n_pad, strict=strict)
         weights = query_weights(n_pairs, n_pad, query, theta.dtype)
         return jnp.sum(jnp.where(weights > 0, per, 0.0) * weights)
     network = dict(layer1_mask=layer1_mask, positions=positions)
@@ -143,18 +146,24 @@ LATE = tuple(param_index(f"beta{i}") for i in (1, 5, 6, 7, 8)) + tuple(
 :func:`~induction_ode.paired_mse.paired_uniform_mse` reads only after its ``O(T)`` sums (β1 scores
 a pair's item alone, β5 and β7 the query key alone, β6 and β8 no key of the paired code; the
 readout is linear in γ)."""
+EARLY_LAST = tuple(param_index(name) for name in ("alpha1", "alpha3", "beta10", "beta12"))
+"""The entries :func:`~induction_ode.paired_mse.paired_last_mse` reads in its ``O(T)`` arrays
+under the strict mask (the inclusive mask adds α2); every other entry is late."""
 
 
 def late_entries(form, positions, n_pad: int, *, layer1_mask, query, loss, pattern_clamp) -> tuple[int, ...]:
     """The entries of θ that :func:`padded_loss` reads only after its ``O(T)`` arrays, for
-    :func:`split_hessian`: :data:`LATE`, and α2 under the strict mask (it then scores only the
-    diagonal, which that mask removes), where the loss is the uniform query's sums
-    (:func:`~induction_ode.paired_mse.paired_uniform_mse`: structured form, MSE, no pattern
-    clamp); ``()`` elsewhere."""
-    if loss != "mse" or not _sums_only(form, positions, n_pad, query, pattern_clamp):
+    :func:`split_hessian`, where the loss is the MSE sums of :mod:`induction_ode.paired_mse`
+    (structured form, MSE, no pattern clamp): under the uniform query :data:`LATE`, and α2 under
+    the strict mask (it then scores only the diagonal, which that mask removes); under the last
+    query all but :data:`EARLY_LAST` (and α2 under the inclusive mask). ``()`` elsewhere."""
+    if loss != "mse" or not _by_sums(form, positions, n_pad, pattern_clamp):
         return ()
-    alpha2 = (param_index("alpha2"),) if layer1_mask == "strict" else ()
-    return tuple(sorted(alpha2 + LATE))
+    alpha2 = (param_index("alpha2"),)
+    if query == "last":
+        early = EARLY_LAST + (() if layer1_mask == "strict" else alpha2)
+        return tuple(i for i in range(N_PARAMS) if i not in early)
+    return tuple(sorted((alpha2 if layer1_mask == "strict" else ()) + LATE))
 
 
 def split_hessian(loss_fn, theta, late: tuple[int, ...]) -> jax.Array:

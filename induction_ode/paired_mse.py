@@ -1,4 +1,6 @@
-"""The paired code's MSE under the uniform query, all 19 pseudo-parameters, ``O(T)`` in all.
+"""The paired code's MSE by sums over keys, all 19 pseudo-parameters, ``O(T)`` in all: every
+pair's (the uniform query, :func:`paired_uniform_mse`) and the last pair's (the query
+``"last"``, :func:`paired_last_mse`).
 
 :func:`~induction_ode.structured.paired_forward` costs ``O(T)`` per pair, so ``O(T²)`` for
 the uniform query. Under MSE the loss of pair ``k`` needs only the Gram matrix of the four
@@ -19,9 +21,10 @@ pair ``k``, ``g_s`` after it, :func:`~induction_ode.structured.key_scores`), ``e
   ``Σ_{u<2k} F_u² = Σ_{s, s' < 2k} e^{f_s + f_{s'}} (W1 W1ᵀ)[s, s']`` is a prefix sum of
   ``Q_s``, since ``(W1 W1ᵀ)[s, s'] = b_s`` for ``s' < s`` but at a label's own item.
 
-Every sum is of non-negative terms, taken as cumulative log-sum-exps, so ``L`` and ``∇L`` stay
-finite at ``|θ| ~ 10³``; the only subtraction is MSE's own ``½‖ŷ‖² − ŷ_label + ½``, as in the
-dense form. Written for this package: no library computes it. Its oracle is
+Every sum is of non-negative terms, taken as cumulative log-sum-exps (each pair has its own
+normaliser; the last pair's totals share one, and are taken in linear space after one shift),
+so ``L`` and ``∇L`` stay finite at ``|θ| ~ 10³``; the only subtraction is MSE's own
+``½‖ŷ‖² − ŷ_label + ½``, as in the dense form. Written for this package: no library computes it. Its oracle is
 :func:`~induction_ode.structured.paired_forward` (and through it the dense form).
 """
 
@@ -32,7 +35,17 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .structured import LOW, PairedRows, QueryRow, key_scores, log_rows, lse, query_row, query_score
+from .structured import (
+    LOW,
+    PairedRows,
+    QueryRow,
+    key_scores,
+    log_rows,
+    lse,
+    query_row,
+    query_score,
+    scores_before,
+)
 
 BLOCK = 8
 """Entries per block of :func:`_running_lse`."""
@@ -166,34 +179,33 @@ def paired_uniform_label_weights(theta, n_pairs, n_pad: int, *, strict: bool):
     return jnp.exp(keys.label - log_z), jnp.exp(runner_up - log_z)
 
 
-def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
-    """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
-    to be masked), in ``O(T)`` work and memory for all pairs together. No clamps. ``θ`` is read
-    entry by entry (a ``(19,)`` array or an :class:`~induction_ode.structured.Entries`):
-    γ1–γ4, β1, β5–β8 (and α2 under the strict mask) enter only after the ``O(T)`` sums
-    (:func:`~induction_ode.forms.split_hessian`).
+class _Sums(NamedTuple):
+    """What the MSE of one pair ``k`` reads from its layer-2 row, each a sum over keys divided
+    by ``Z`` (or ``Z²``): ``w0, w1, wq`` the weights of the pair's item, its label and the
+    query; ``before``, ``after`` the total weight of the keys before and after the pair;
+    ``after_base``, ``after_rest`` ``Σ_{s > 2k+1} w2[s] b_s`` and ``Σ w2[s] r_s``; ``squares``
+    ``Σ w2[s]²`` over the keys before and after; ``phi`` and ``quad`` the keys' parts of
+    ``w2ᵀ W1 w2`` and ``Σ_u K_u²/Z²`` (the module doc). Scalars or ``(n_pad,)`` arrays."""
 
-    Args:
-        theta: ``(19,)``; n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``; n_pad: static.
-        strict: the strict layer-1 mask (else inclusive).
-    """
-    dtype = theta.dtype
-    q = 2 * n_pad
-    n = jnp.asarray(n_pairs)
-    keys = _keys(theta, n_pairs, n_pad, strict)
-    qr, x0, x1, xq = keys.query_row, keys.item, keys.label, keys.query
-    prefix, suffix = _key_arrays(keys)
-    pre = _before(prefix)[:, 0:q:2]  # over s < 2k
-    post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
-    p = jnp.arange(n_pad)
-    at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
-    log_z = lse(pre[0], x0, x1, post[0], xq)
-    w0, w1, wq = jnp.exp(x0 - log_z), jnp.exp(x1 - log_z), jnp.exp(xq - log_z)
-    f_sum, g_sum = jnp.exp(pre[0] - log_z), jnp.exp(post[0] - log_z)
-    g_base, g_rest = jnp.exp(post[2] - log_z), jnp.exp(post[3] - log_z)
-    sq = jnp.exp(lse(pre[1], 2 * x0, 2 * x1, post[1]) - 2 * log_z)
+    w0: jax.Array
+    w1: jax.Array
+    wq: jax.Array
+    before: jax.Array
+    after: jax.Array
+    after_base: jax.Array
+    after_rest: jax.Array
+    squares: jax.Array
+    phi: jax.Array
+    quad: jax.Array
+
+
+def _pair_mse(theta, qr: QueryRow, at_item: PairedRows, at_label: PairedRows, m, k_real, sums: _Sums):
+    """``ℓ_k = ½‖ŷ − e_label‖²`` from the Gram matrix of ``E, A, B, C`` (the module doc);
+    ``at_item``, ``at_label``: the rows of the pair's item and label; ``m = 2N − 1``; ``k_real``
+    the pair's real index. Broadcasts over pairs."""
+    w0, w1, wq, f_sum, g_sum, g_base, g_rest, sq, phi, quad = sums
+    sq = sq + w0**2 + w1**2
     rho, kappa = qr.rho, qr.item + qr.own
-    m = (2 * n - 1).astype(dtype)
     b0, n0, _, d0 = at_item
     b1, n1, om1, d1 = at_label
     k_item = w0 * d0 + w1 * om1 + g_base  # K_{2k} / Z
@@ -206,17 +218,13 @@ def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array
     ec, c_label = k_item + wq * kappa, k_label + wq * rho
     ac = rho * (k_other + wq * m * rho) + kappa * ec
     e_k = (
-        jnp.exp(pre[2] - 2 * log_z)
+        phi
         + w0 * (b0 * f_sum + d0 * w0)
         + w1 * (b1 * f_sum + om1 * w0 + d1 * w1)
         + g_base * (f_sum + w0 + w1)
-        + jnp.exp(post[4] - 2 * log_z)
-        + jnp.exp(post[5] - 2 * log_z)
     )
     bc = e_k + wq * (rho * others + kappa * w0) + wq * ec
-    k_real = jnp.maximum(p - (n_pad - n), 0).astype(dtype)
-    kk = jnp.exp(pre[3] - 2 * log_z) + 2 * shared * f_sum + 2 * k_real * shared**2 + k_label**2
-    kk = kk + jnp.exp(post[6] - 2 * log_z)
+    kk = quad + 2 * shared * f_sum + 2 * k_real * shared**2 + k_label**2
     cc = kk + 2 * wq * rho * k_other + m * (wq * rho) ** 2 + ec**2
     g1, g2, g3, g4 = theta[15], theta[16], theta[17], theta[18]
     norm = g1**2 + g2**2 * (m * rho**2 + kappa**2) + g3**2 * bb + g4**2 * cc
@@ -224,3 +232,92 @@ def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array
     norm = norm + 2 * cross
     on_label = g2 * rho + g3 * w1 + g4 * c_label
     return 0.5 * norm - on_label + 0.5
+
+
+def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
+    """Per-pair MSE ``ℓ_k`` under the paired code, ``(n_pad,)`` (padded pairs: finite values
+    to be masked), in ``O(T)`` work and memory for all pairs together. No clamps. ``θ`` is read
+    entry by entry (a ``(19,)`` array or an :class:`~induction_ode.structured.Entries`):
+    γ1–γ4, β1, β5–β8 (and α2 under the strict mask) enter only after the ``O(T)`` sums
+    (:func:`~induction_ode.forms.split_hessian`).
+
+    Args:
+        theta: ``(19,)``; n_pairs: ``N`` (may be traced), ``1 ≤ N ≤ n_pad``; n_pad: static.
+        strict: the strict layer-1 mask (else inclusive).
+    """
+    q = 2 * n_pad
+    n = jnp.asarray(n_pairs)
+    keys = _keys(theta, n_pairs, n_pad, strict)
+    x0, x1, xq = keys.item, keys.label, keys.query
+    prefix, suffix = _key_arrays(keys)
+    pre = _before(prefix)[:, 0:q:2]  # over s < 2k
+    post = _from(suffix)[:, 2 : q + 1 : 2]  # over s > 2k + 1
+    p = jnp.arange(n_pad)
+    at_item, at_label = (PairedRows(*(x[i] for x in keys.rows)) for i in (2 * p, 2 * p + 1))
+    log_z = lse(pre[0], x0, x1, post[0], xq)
+    per_z = [jnp.exp(x - log_z) for x in (x0, x1, xq, pre[0], post[0], post[2], post[3])]
+    per_z2 = [
+        jnp.exp(x - 2 * log_z)
+        for x in (lse(pre[1], post[1]), lse(pre[2], post[4], post[5]), lse(pre[3], post[6]))
+    ]
+    k_real = jnp.maximum(p - (n_pad - n), 0).astype(theta.dtype)
+    m = (2 * n - 1).astype(theta.dtype)
+    return _pair_mse(theta, keys.query_row, at_item, at_label, m, k_real, _Sums(*per_z, *per_z2))
+
+
+def _last_sums(lf, valid, rows: PairedRows) -> jax.Array:
+    """``Σ e_s``, ``Σ e_s²``, ``Σ Φ_s``, ``Σ Q_s`` (the module doc) over the real keys ``s < 2K``
+    before the last pair (``valid``), ``e_s = e^{lf_s}`` (``lf ≤ 0``, 0 at the largest): ``(4,)``,
+    in linear space, since one normaliser serves every key."""
+    dtype = lf.dtype
+    s = jnp.arange(lf.shape[0])
+    odd = s % 2 == 1
+    b, count, w, d = (x[: lf.shape[0]] for x in rows)
+    e = jnp.where(valid, jnp.exp(jnp.where(valid, lf, 0.0)), 0.0)
+    zero = jnp.zeros((1,), dtype)
+    earlier = jnp.concatenate([zero, jnp.cumsum(e)[:-1]])  # Σ_{s' < s} e
+    before_item = jnp.repeat(earlier[0::2], 2)  # Σ over the keys before s's pair
+    prev = lambda x: jnp.concatenate([zero, x[:-1]])  # noqa: E731
+    e_prev = prev(e)
+    phi = e * (b * before_item + jnp.where(odd, w * e_prev, 0.0) + d * e)
+    gram = count * b**2 + w**2 + d**2  # (W1 W1ᵀ)[s, s]
+    own_item = e_prev * (b * prev(count * b) + w * prev(d))
+    cross = b * before_item + jnp.where(odd, own_item, 0.0)
+    return jnp.stack([jnp.sum(e), jnp.sum(e**2), jnp.sum(phi), jnp.sum(e**2 * gram + 2 * e * cross)])
+
+
+def paired_last_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
+    """The MSE of the last pair (the query ``"last"``) under the paired code, a scalar, in
+    ``O(T)``: :func:`paired_uniform_mse`'s sums at pair ``N − 1``, where no key follows the pair
+    and every key before it shares one normaliser, so the sums are plain totals after one shift
+    by their largest score (sums of non-negative terms, stable at ``|θ| ~ 10³``). No clamps.
+
+    The keys' scores are ``shared + varying`` (:func:`~induction_ode.structured.scores_before`),
+    and ``shared`` is taken out of the sums, so the ``O(T)`` arrays read α1, α3, β10 and β12
+    (and α2 under the inclusive mask) alone: every other entry is late for
+    :func:`~induction_ode.forms.split_hessian`. Arguments as :func:`paired_uniform_mse`.
+    """
+    dtype = theta.dtype
+    n = jnp.asarray(n_pairs)
+    last = n_pad - 1
+    logs = log_rows(theta, n_pairs, n_pad, strict=strict)
+    rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
+    qr = query_row(theta, n_pairs, strict=strict)
+    s = jnp.arange(2 * last)
+    keys = PairedRows(*(x[: 2 * last] for x in rows))
+    shared, varying = scores_before(theta, keys, qr, s)
+    valid = s >= 2 * (n_pad - n)
+    top = jax.lax.stop_gradient(jnp.max(jnp.where(valid, varying, LOW)))
+    totals = _last_sums(varying - top, valid, rows)
+    at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * last, 2 * last + 1))
+    x0 = key_scores(theta, at_item, qr, 2 * last, last) + theta[3]
+    x1 = key_scores(theta, at_label, qr, 2 * last + 1, last)
+    xq = query_score(theta, qr, n_pairs)
+    some = totals[0] > 0  # a key before the pair (N > 1)
+    log_before = jnp.where(some, shared + top + jnp.log(jnp.where(some, totals[0], 1.0)), LOW)
+    log_z = lse(log_before, x0, x1, xq)
+    scale = jnp.exp(shared + top - log_z)  # the weight of the largest key before the pair
+    none = jnp.zeros((), dtype)
+    sums = _Sums(*(jnp.exp(x - log_z) for x in (x0, x1, xq)), scale * totals[0], none, none, none,
+                 *(scale**2 * t for t in totals[1:]))  # fmt: skip
+    return _pair_mse(theta, qr, at_item, at_label, (2 * n - 1).astype(dtype), (n - 1).astype(dtype), sums)

@@ -216,6 +216,19 @@ def key_scores(theta, rows: PairedRows, qr: QueryRow, s, pair) -> jax.Array:
     )
 
 
+def scores_before(theta, rows: PairedRows, qr: QueryRow, s) -> tuple[jax.Array, jax.Array]:
+    """:func:`key_scores` of context keys ``s`` before the query's pair, as ``shared +
+    varying``: ``shared = ρ (β3 + β4 + β9 + β11)``, a scalar, and ``varying = ρ (±β10 + β12
+    D_s)`` (``+`` on items, ``−`` on labels; ``D_s`` as in :func:`key_scores`), shaped like
+    ``s``. ``varying`` reads α and β10, β12 alone, so the last query's sums
+    (:func:`~induction_ode.paired_mse.paired_last_mse`) carry tangents in those alone."""
+    b = [theta[i] for i in range(3, 15)]
+    odd = s % 2 == 1
+    diff = jnp.where(odd, rows.item - rows.own, rows.own)
+    shared = qr.rho * (b[2] + b[3] + b[8] + b[10])
+    return shared, qr.rho * (jnp.where(odd, -b[9], b[9]) + b[11] * diff)
+
+
 def query_score(theta, qr: QueryRow, n_pairs) -> jax.Array:
     """The query's layer-2 score of itself (a scalar, the same for every pair)."""
     b = [theta[i] for i in range(3, 15)]
@@ -236,8 +249,10 @@ def _readout(g, w2, rows: PairedRows, qr: QueryRow, pair, token_valid):
     # Σ_{s ≥ v} w2[s] b_s for v = u + 2, and row u + 1's weight on column u.
     later = jnp.concatenate([jnp.cumsum((ctx * rows.base)[:, ::-1], axis=1)[:, ::-1], zeros], axis=1)
     next_row = jnp.concatenate([ctx[:, 1:], zeros[:, :1]], axis=1)
-    next_weight = jnp.concatenate([jnp.where(u[:, 1:] % 2 == 1, rows.item[None, 1:], rows.base[None, 1:]),
-                                   jnp.zeros((1, 1), w2.dtype)], axis=1)
+    next_weight = jnp.concatenate(
+        [jnp.where(u[:, 1:] % 2 == 1, rows.item[None, 1:], rows.base[None, 1:]), jnp.zeros((1, 1), w2.dtype)],
+        axis=1,
+    )
     a1e_q = jnp.where(is_item, qr.item + qr.own, qr.rho)
     a2a1e = later[:, 2:] + next_row * next_weight + ctx * rows.own + w_q * a1e_q
     a2e = ctx + w_q * is_item
