@@ -205,7 +205,9 @@ def train(
         steps: number of optimiser steps; rounded up to a multiple of ``record_every``.
         theta0: start at ``embed(theta0, d)`` (plus noise if ``init_scale > 0``).
         init_scale: standard deviation of i.i.d. normal initial entries (0: zero init).
-        tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
+        tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`); Haar
+            tokens (the default) are drawn by :func:`~induction_ode.task.gram_schmidt`, since
+            LAPACK's batched QR can deadlock inside the compiled loop on a CPU.
         eval_batch: size of the fixed batch on which the recorded loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
         positions: the positional code, ``"paired"`` (default) or ``"sinusoidal"``; the

@@ -38,8 +38,8 @@ from .summary import compare, summarise_rung
 PROGRESS_FRACTION = "0.5"
 TOKENS = "signed_perm"
 """The network rungs' tokens: random signed permutations of the standard basis (orthonormal, as
-the crosscheck's). Haar tokens (a batched QR in every step) hang XLA's CPU runtime inside the
-compiled training loop at batch 256, d = 16 (jax 0.10.2; docs/results.md §12)."""
+the crosscheck's). Haar tokens cost far more per step (5 seeds × batch 128 on 2 CPU cores:
+26 against 3 ms at d = 16, 143 against 6 ms at d = 32; ``benchmarks/training_step.py``)."""
 
 
 def passed_twice(steps, losses) -> bool:
