@@ -101,6 +101,7 @@ def crosscheck(
     layer1_mask: str = "strict",
     positions: str = "paired",
     query: str = "uniform",
+    precision: str = "float64",
 ) -> CrossCheck:
     """Train the full network by gradient descent and integrate the ODE on the same grid.
 
@@ -117,6 +118,8 @@ def crosscheck(
         layer1_mask: ``"strict"`` (default) or ``"inclusive"``, for both the network and the ODE.
         positions: ``"paired"`` (default) or ``"sinusoidal"``, likewise.
         query: ``"uniform"`` (default) or ``"last"``, likewise.
+        precision: the network's dtype, ``"float64"`` (default) or ``"float32"``; the ODE runs
+            in float64.
 
     Returns:
         A :class:`CrossCheck`.
@@ -138,6 +141,7 @@ def crosscheck(
         layer1_mask=layer1_mask,
         positions=positions,
         query=query,
+        precision=precision,
     )
     network = dict(layer1_mask=layer1_mask, positions=positions, query=query)
     model = Model(**network, metric=("weights", d))

@@ -69,11 +69,32 @@ def _assemble(vocab: jax.Array, k: jax.Array, pos: jax.Array, n_pairs: int) -> B
 
 
 def _haar_frames(key, batch: int, d: int, dtype) -> jax.Array:
-    """Haar-random orthogonal ``(B, d, d)`` matrices: QR of a Gaussian with the sign fix."""
-    g = jax.random.normal(key, (batch, d, d), dtype=dtype)
-    q, r = jnp.linalg.qr(g)
-    signs = jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))
-    return q * signs[:, None, :]
+    """Haar-random orthogonal ``(B, d, d)`` matrices: the ``Q`` of a Gaussian's QR with ``R``'s
+    diagonal positive, by :func:`gram_schmidt`.
+
+    Not ``jnp.linalg.qr``: jaxlib's batched QR kernel on a CPU splits its batch over the intra-op
+    thread pool it runs on and blocks until the parts are done, so two such kernels that XLA runs
+    at once (these tokens' QR and the paired code's, :func:`~induction_ode.positions.random_symmetry`,
+    inside a compiled training loop) can hold both threads of a 2-core pool and wait forever
+    (jax 0.10.2, batch 256, d = 16; docs/results.md §12).
+    """
+    return gram_schmidt(jax.random.normal(key, (batch, d, d), dtype=dtype))
+
+
+def gram_schmidt(g: jax.Array) -> jax.Array:
+    """``Q`` ``(…, n, n)`` of ``g = QR`` (real or complex, full rank) with ``R``'s diagonal real
+    and positive: classical Gram–Schmidt over the columns in order, each projected out twice
+    (orthonormal to rounding for any well-conditioned ``g``), in a ``fori_loop`` of ``n`` steps.
+    Equal to the sign-fixed ``jnp.linalg.qr`` in exact arithmetic."""
+
+    def column(j, q):  # q's columns j … n-1 are still zero, so projecting on all of q is exact
+        v = jax.lax.dynamic_index_in_dim(g, j, axis=-1, keepdims=False)
+        for _ in range(2):
+            v = v - jnp.sum(q * jnp.sum(q.conj() * v[..., :, None], axis=-2)[..., None, :], axis=-1)
+        v = v / jnp.sqrt(jnp.sum(jnp.abs(v) ** 2, axis=-1, keepdims=True))
+        return jax.lax.dynamic_update_index_in_dim(q, v, j, axis=-1)
+
+    return jax.lax.fori_loop(0, g.shape[-1], column, jnp.zeros_like(g))
 
 
 def _signed_perm_frames(key, batch: int, d: int, dtype) -> jax.Array:

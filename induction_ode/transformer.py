@@ -134,27 +134,29 @@ class _Program(NamedTuple):
 
 def _program(n_pairs, d, *, lr, batch, record_every, optimizer, loss, layer1_mask, **options) -> _Program:
     """Check the options of :func:`train` and build its :class:`_Program`."""
+    from .ode import check_precision  # ode imports the loss, which imports this module
+
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
     check_layer1_mask(layer1_mask)
     p = width(check_positions(options["positions"]), n_pairs)
     init_scale, theta0 = options.pop("init_scale"), options.pop("theta0")
-    eval_batch = options.pop("eval_batch")
+    eval_batch, dtype = options.pop("eval_batch"), check_precision(options.pop("precision"))
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
     if batch < 1 or record_every < 1 or lr <= 0:
         raise ValueError("steps, batch and record_every must be >= 1 and lr > 0")
     opt = optax.sgd(lr) if optimizer == "sgd" else optax.adam(lr)
-    sample = dict(n_pairs=n_pairs, d=d, **options)  # vocab_size, tokens, phase, positions, query
+    sample = dict(n_pairs=n_pairs, d=d, dtype=dtype, **options)  # vocab_size, tokens, phase, positions, query
 
     def mean_loss(w, data):
         return jnp.mean(batch_losses(w, data, loss=loss, layer1_mask=layer1_mask))
 
     def start(key):
         k_init, k_eval, k_train = jax.random.split(key, 3)
-        w0 = init_weights(d, p, key=k_init, scale=init_scale)
+        w0 = init_weights(d, p, key=k_init, scale=init_scale, dtype=dtype)
         if theta0 is not None:
-            w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, jnp.float64), d, p))
+            w0 = jax.tree.map(jnp.add, w0, embed(jnp.asarray(theta0, dtype), d, p))
         return w0, opt.init(w0), sample_batch(k_eval, eval_batch, **sample), k_train
 
     def record(w, eval_data):
@@ -192,6 +194,7 @@ def train(
     layer1_mask: str = "strict",
     positions: str = "paired",
     query: str = "uniform",
+    precision: str = "float64",
 ) -> TrainResult:
     """Train the full-weight network with optax, a fresh batch every step.
 
@@ -202,12 +205,17 @@ def train(
         steps: number of optimiser steps; rounded up to a multiple of ``record_every``.
         theta0: start at ``embed(theta0, d)`` (plus noise if ``init_scale > 0``).
         init_scale: standard deviation of i.i.d. normal initial entries (0: zero init).
-        tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`).
+        tokens, phase: sampler options (see :func:`~induction_ode.task.sample_batch`); Haar
+            tokens (the default) are drawn by :func:`~induction_ode.task.gram_schmidt`, since
+            LAPACK's batched QR can deadlock inside the compiled loop on a CPU.
         eval_batch: size of the fixed batch on which the recorded loss is measured.
         layer1_mask: ``"strict"`` (default) or ``"inclusive"`` (MODEL.md).
         positions: the positional code, ``"paired"`` (default) or ``"sinusoidal"``; the
             positional width is :func:`~induction_ode.positions.width`.
         query: ``"uniform"`` (default) or ``"last"``, the pair the query asks for.
+        precision: ``"float64"`` (default, the package's) or ``"float32"``: the dtype of the
+            weights, the optimiser state and every batch (the batches then draw other random
+            numbers, so a float32 run is not the float64 run rounded).
 
     Returns:
         A :class:`TrainResult`.
@@ -217,6 +225,7 @@ def train(
     options = dict(lr=lr, batch=batch, record_every=record_every, optimizer=optimizer, loss=loss)
     options.update(vocab_size=vocab_size, init_scale=init_scale, theta0=theta0, eval_batch=eval_batch)
     options.update(layer1_mask=layer1_mask, tokens=tokens, phase=phase, positions=positions, query=query)
+    options.update(precision=precision)
     prog = _program(n_pairs, d, **options)
     w0, state0, eval_data, k_train = prog.start(jax.random.PRNGKey(seed))
     n_records = -(-steps // record_every)

@@ -34,6 +34,7 @@ T_STAR_TOLERANCE = 0.05
         (["--width", "3", "--n-pairs", "2"], "--width"),
         (["--rungs", "R0,R9"], "R9"),
         (["--device", "tpu9"], "--device"),
+        (["--precision", "float16"], "--precision"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):

@@ -9,7 +9,7 @@ from conftest import random_theta
 from induction_ode import PARAM_NAMES, Model, embed, population_loss, project, vector_field
 from induction_ode.positions import width
 from induction_ode.subspace import Weights, basis, param_norms, weight_shapes
-from induction_ode.task import canonical_batch, sample_batch
+from induction_ode.task import canonical_batch, gram_schmidt, sample_batch
 from induction_ode.transformer import batch_losses
 
 
@@ -55,6 +55,22 @@ def test_sampler_is_orthonormal_and_k_uniform():
     signed = sample_batch(jax.random.PRNGKey(1), 50, 3, 8, tokens="signed_perm")
     g = np.einsum("bvd,bwd->bvw", signed.vocab, signed.vocab)
     np.testing.assert_array_equal(g, np.broadcast_to(np.eye(6), g.shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_gram_schmidt_is_the_qr_with_a_positive_diagonal(dtype, rng):
+    """The Haar tokens' sampler (no LAPACK call) gives LAPACK's Q with R's diagonal made real
+    and positive, to rounding, also at the ladder's widths and for a nearly singular matrix."""
+    for n in (1, 5, 16):
+        g = rng.normal(size=(20, n, n)) + (1j * rng.normal(size=(20, n, n)) if dtype == np.complex128 else 0)
+        g[0, :, -1] = g[0, :, 0] + 1e-6 * g[0, :, -1]  # condition number ~1e6
+        q, r = np.linalg.qr(g)
+        diag = np.diagonal(r, axis1=-2, axis2=-1)
+        expected = q * (diag / np.abs(diag))[:, None, :]
+        got = np.asarray(gram_schmidt(jnp.asarray(g)))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+        gram = np.einsum("bij,bik->bjk", got.conj(), got)
+        np.testing.assert_allclose(gram, np.broadcast_to(np.eye(n), g.shape), rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize(

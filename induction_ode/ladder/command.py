@@ -39,6 +39,7 @@ def ladder(
     ),
     budget: float = typer.Option(None, help="Most steps per N: BUDGET × t*_R0(N) / lr. [3; 2.5 --quick]"),
     records: int = typer.Option(None, help="Evaluations per t*_R0(N) / lr steps. [40; 20 with --quick]"),
+    precision: str = typer.Option("float64", help="The network rungs' dtype: float64 or float32."),
     quick: bool = typer.Option(False, "--quick", help="N = 2,3, K = 2, rungs R0,R1 (minutes)."),
     out: Path = typer.Option(Path("runs/ladder"), help="Output directory."),
     device: str = typer.Option("auto", help="auto or cpu."),
@@ -49,6 +50,7 @@ def ladder(
     base = QUICK_SETTINGS if quick else DEFAULTS
     options = {k: (base[k] if v is None else v) for k, v in given.items()}
     options.update(width=width, standard_batch=standard_batch, standard_budget=standard_budget)
+    options.update(precision=precision)
     run_command(lambda: _ladder(options, out, device))
 
 
@@ -76,6 +78,8 @@ def _settings(o: dict) -> dict:
         chosen = select_rungs(o["rungs"])
     except ValueError as err:
         raise UsageError(f"--rungs: {err}") from None
+    if o["precision"] not in ("float64", "float32"):
+        raise UsageError(f"--precision must be float64 or float32, got {o['precision']!r}")
     return dict(o, n_pairs=lengths, rungs=chosen)
 
 
@@ -106,7 +110,7 @@ def _ladder(options: dict, out: Path, device: str) -> None:
             settings["n_pairs"], settings["seeds"], settings["rungs"], width=settings["width"],
             lr=settings["lr"], batch=settings["batch"], standard_batch=settings["standard_batch"],
             standard_budget=settings["standard_budget"], budget=settings["budget"],
-            records=settings["records"], on_rung=on_rung,
+            records=settings["records"], precision=settings["precision"], on_rung=on_rung,
         )  # fmt: skip
         record = interruptible(work, threading.Lock())
     record = dict(record, environment=environment(), wall_time=time.perf_counter() - start)

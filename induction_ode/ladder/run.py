@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..crosschecks import first_crossing_time
+from ..options import check_option
 from ..validation import check_values
 from .rungs import BEFORE, RUNGS, Rung
 from .summary import compare, summarise_rung
@@ -37,8 +38,8 @@ from .summary import compare, summarise_rung
 PROGRESS_FRACTION = "0.5"
 TOKENS = "signed_perm"
 """The network rungs' tokens: random signed permutations of the standard basis (orthonormal, as
-the crosscheck's). Haar tokens (a batched QR in every step) hang XLA's CPU runtime inside the
-compiled training loop at batch 256, d = 16 (jax 0.10.2; docs/results.md §12)."""
+the crosscheck's). Haar tokens cost far more per step (5 seeds × batch 128 on 2 CPU cores:
+26 against 3 ms at d = 16, 143 against 6 ms at d = 32; ``benchmarks/training_step.py``)."""
 
 
 def passed_twice(steps, losses) -> bool:
@@ -106,7 +107,7 @@ def _network_point(rung: Rung, n: int, ctx: dict, on_chunk) -> dict:
         n, d, seeds=ctx["seeds"], steps=ctx["max_steps"][n], lr=lr, batch=ctx["batch"],
         record_every=ctx["record_every"][n], until=passed_twice, on_chunk=on_chunk,
         optimizer=rung.optimizer, loss=rung.loss, init_scale=scale, eval_batch=ctx["eval_batch"],
-        tokens=TOKENS,
+        tokens=TOKENS, precision=ctx["precision"],
     )  # fmt: skip
     steps, losses = np.asarray(run.steps, float), np.asarray(run.losses, float)
     emergence = emergence_steps(steps, losses)
@@ -198,6 +199,7 @@ def ladder(
     budget: float = 3.0,
     records: int = 40,
     first_seed: int = 0,
+    precision: str = "float64",
     on_rung: Callable[[str, int, int], Callable[[int], None] | None] | None = None,
 ) -> dict:
     """Every rung of ``rungs`` at every ``N`` of ``n_pairs`` with ``seeds`` seeds each.
@@ -212,6 +214,8 @@ def ladder(
         batch, standard_batch: fresh sequences per step (network rungs; standard rungs).
         eval_batch: the network rungs' held-out batch (the standard's is 512).
         budget, records, standard_budget: see the module docstring.
+        precision: the network rungs' dtype, ``"float64"`` or ``"float32"``
+            (:func:`~induction_ode.transformer.train`; the standard rungs are float32 always).
         on_rung: ``on_rung(rung name, N, most steps)`` before each trained point; may return an
             ``on_chunk(step)`` callback (progress bars).
 
@@ -225,6 +229,7 @@ def ladder(
     check_values(seeds=seeds, lr=lr, batch=batch, eval_batch=eval_batch, seed=first_seed)
     check_values(records=records, budget=budget, standard_budget=standard_budget)
     check_values(d=width)
+    check_option("precision", precision, ("float64", "float32"))
     for n in n_pairs:
         check_values(n_pairs=n)
     width = 2 * max(n_pairs) if width is None else width
@@ -247,6 +252,7 @@ def ladder(
         eval_batch=eval_batch,
         max_steps=most,
         record_every=chunk,
+        precision=precision,
     )
     out.update(_trained(rungs, n_pairs, ctx, on_rung))
     summaries = {name: summarise_rung(r) for name, r in out.items()}
@@ -255,7 +261,7 @@ def ladder(
     config = dict(n_pairs=n_pairs, seeds=list(ctx["seeds"]), rungs=[r.name for r in rungs], width=width,
                   lr=lr, batch=batch, standard_batch=standard_batch, eval_batch=eval_batch, budget=budget,
                   records=records, standard_budget=standard_budget, max_steps=most,
-                  record_every=chunk, tokens=TOKENS)  # fmt: skip
+                  record_every=chunk, tokens=TOKENS, precision=precision)  # fmt: skip
     return dict(
         kind="ladder",
         config=config,
