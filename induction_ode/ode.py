@@ -22,12 +22,11 @@ from .clamp import ClampData, lane_data, layout
 from .loss import PATTERN_CLAMPS, check_theta, query_weights
 from .memory import check_fits, run_bytes
 from .model import Model
+from .options import PRECISIONS, check_precision
 from .reduced import program_model
 from .subspace import KEY_INDEX, KEY_PARAMS, N_PARAMS
 from .task import check_n_pairs
 from .validation import check, check_values
-
-PRECISIONS = {"float64": jnp.float64, "float32": jnp.float32}
 
 CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 """XLA options for the emergence programs on a CPU: XLA's elemental emitter instead of its
@@ -62,13 +61,6 @@ EVENT_STRIDE = 16
 descends, so it stays reached) every this many accepted steps, and finds the step where it
 turned by bisection over the stored steps: the same root. Checking every step cost one loss
 evaluation (a third of a gradient at N = 64) per step before ``t*``, 10% of the run."""
-
-
-def check_precision(precision: str):
-    """The JAX dtype of ``"float64"`` or ``"float32"``; ``ValueError`` otherwise."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision]
 
 
 def resolve_solver(solver: str, n_max: int) -> str:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .options import check_option
+from .options import check_option, check_precision
 from .positions import check_positions, width
 from .subspace import Weights, embed, project, weight_shapes, weights_norm
 from .task import Batch, check_n_pairs, sample_batch
@@ -134,8 +134,6 @@ class _Program(NamedTuple):
 
 def _program(n_pairs, d, *, lr, batch, record_every, optimizer, loss, layer1_mask, **options) -> _Program:
     """Check the options of :func:`train` and build its :class:`_Program`."""
-    from .ode import check_precision  # ode imports the loss, which imports this module
-
     n_pairs = check_n_pairs(n_pairs)
     check_loss(loss)
     check_layer1_mask(layer1_mask)
