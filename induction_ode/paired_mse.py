@@ -42,6 +42,7 @@ from .structured import (
     key_scores,
     log_rows,
     lse,
+    paired_rows,
     query_row,
     query_score,
     scores_before,
@@ -265,14 +266,13 @@ def paired_uniform_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array
     return _pair_mse(theta, keys.query_row, at_item, at_label, m, k_real, _Sums(*per_z, *per_z2))
 
 
-def _last_sums(lf, valid, rows: PairedRows) -> jax.Array:
+def _last_sums(lf, valid, keys: PairedRows) -> jax.Array:
     """``Σ e_s``, ``Σ e_s²``, ``Σ Φ_s``, ``Σ Q_s`` (the module doc) over the real keys ``s < 2K``
-    before the last pair (``valid``), ``e_s = e^{lf_s}`` (``lf ≤ 0``, 0 at the largest): ``(4,)``,
-    in linear space, since one normaliser serves every key."""
+    before the last pair (``valid``; ``keys``: their rows), ``e_s = e^{lf_s}`` (``lf ≤ 0``, 0 at
+    the largest): ``(4,)``, in linear space, since one normaliser serves every key."""
     dtype = lf.dtype
-    s = jnp.arange(lf.shape[0])
-    odd = s % 2 == 1
-    b, count, w, d = (x[: lf.shape[0]] for x in rows)
+    odd = jnp.arange(lf.shape[0]) % 2 == 1
+    b, count, w, d = keys
     e = jnp.where(valid, jnp.exp(jnp.where(valid, lf, 0.0)), 0.0)
     zero = jnp.zeros((1,), dtype)
     earlier = jnp.concatenate([zero, jnp.cumsum(e)[:-1]])  # Σ_{s' < s} e
@@ -300,15 +300,14 @@ def paired_last_mse(theta, n_pairs, n_pad: int, *, strict: bool) -> jax.Array:
     dtype = theta.dtype
     n = jnp.asarray(n_pairs)
     last = n_pad - 1
-    logs = log_rows(theta, n_pairs, n_pad, strict=strict)
-    rows = PairedRows(jnp.exp(logs.base), logs.count, jnp.exp(logs.item), jnp.exp(logs.own))
+    rows = paired_rows(theta, n_pairs, n_pad, strict=strict)
     qr = query_row(theta, n_pairs, strict=strict)
     s = jnp.arange(2 * last)
     keys = PairedRows(*(x[: 2 * last] for x in rows))
     shared, varying = scores_before(theta, keys, qr, s)
     valid = s >= 2 * (n_pad - n)
     top = jax.lax.stop_gradient(jnp.max(jnp.where(valid, varying, LOW)))
-    totals = _last_sums(varying - top, valid, rows)
+    totals = _last_sums(varying - top, valid, keys)
     at_item, at_label = (PairedRows(*(x[i] for x in rows)) for i in (2 * last, 2 * last + 1))
     x0 = key_scores(theta, at_item, qr, 2 * last, last) + theta[3]
     x1 = key_scores(theta, at_label, qr, 2 * last + 1, last)

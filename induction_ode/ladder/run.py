@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..crosschecks import first_crossing_time
-from ..options import check_option
+from ..options import check_precision
 from ..validation import check_values
 from .rungs import BEFORE, RUNGS, Rung
 from .summary import compare, summarise_rung
@@ -229,7 +229,7 @@ def ladder(
     check_values(seeds=seeds, lr=lr, batch=batch, eval_batch=eval_batch, seed=first_seed)
     check_values(records=records, budget=budget, standard_budget=standard_budget)
     check_values(d=width)
-    check_option("precision", precision, ("float64", "float32"))
+    check_precision(precision)
     for n in n_pairs:
         check_values(n_pairs=n)
     width = 2 * max(n_pairs) if width is None else width
